@@ -1,0 +1,34 @@
+/*
+ * jsonl.h - a streaming line reader for JSON Lines.
+ *
+ * Lines of any length up to a cap (default 1 GiB) are returned whole; a
+ * trailing CR and a UTF-8 BOM at the start of the input are removed; blank
+ * lines (only spaces, tabs, CR) are skipped and counted. The line returned
+ * is borrowed and valid until the next call.
+ */
+#ifndef SR_JSONL_H
+#define SR_JSONL_H
+
+#include <stddef.h>
+#include "sr.h"
+#include "io.h"
+
+#define SR_LINE_MAX_DEFAULT ((size_t)1 << 30)
+
+struct sr_line {
+	const char *data; /* NOT NUL-terminated at data[len]? It is: data[len] == '\0' */
+	size_t len;
+	long lineno;      /* 1-based physical line number in the input */
+};
+
+struct sr_reader;
+
+/* Open path ("-" = stdin) as a line reader; zstd input is decompressed. */
+int sr_reader_open(const char *path, size_t max_line, struct sr_reader **out, struct sr_error *err);
+/* Next non-blank line: 1 = *line set, 0 = end of input, <0 error (err names file and line). */
+int sr_reader_next(struct sr_reader *r, struct sr_line *line, struct sr_error *err);
+const char *sr_reader_name(const struct sr_reader *r);
+long sr_reader_blank_lines(const struct sr_reader *r);
+void sr_reader_free(struct sr_reader *r);
+
+#endif

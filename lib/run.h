@@ -95,8 +95,8 @@ enum {
 
 void sr_run_init(struct sr_run *run, const char *prog);
 /* Handle a common option. Returns 1 if handled, 0 if not common, or a
- * negative code for a bad value (message already printed). For 'h' and 'V'
- * it returns 1 and the tool prints its help/version. */
+ * negative code for a bad value (message already printed). The tool itself
+ * handles -h/--help and -V/--version (this returns 0 for them). */
 int sr_run_option(struct sr_run *run, int opt, const char *arg);
 /* Check option combinations and open inputs (files; none = stdin), output
  * and quarantine. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 #include "io.h"
@@ -72,7 +73,7 @@ int sr_input_open(const char *path, struct sr_input **out, struct sr_error *err)
 		if (in->fd < 0) {
 			int e = errno;
 			sr_input_free(in);
-			return sr_fail(err, e == ENOENT ? SR_ENOTFOUND : SR_EIO,
+			return sr_fail(err, SR_EIO,
 			               "cannot open '%s': %s", path, strerror(e));
 		}
 	}
@@ -260,6 +261,14 @@ int sr_output_open(const char *path, int flags, struct sr_output **out, struct s
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
 	o->flags = flags;
+	if ((flags & SR_OUTPUT_ATOMIC) && path) {
+		/* Devices, FIFOs and the like are written in place: renaming a
+		 * temporary file over /dev/full or a named pipe would be wrong. */
+		struct stat st;
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			flags &= ~SR_OUTPUT_ATOMIC;
+		o->flags = flags;
+	}
 	if (!path || strcmp(path, "-") == 0) {
 		o->fd = 1;
 		o->name = strdup("standard output");

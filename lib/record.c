@@ -325,7 +325,7 @@ static int check_duplicates(struct sr_record *rec, struct sr_error *err)
 			for (size_t j = 0; j < i; j++)
 				if (rec->m[i].keylen == rec->m[j].keylen &&
 				    memcmp(rec->m[i].key, rec->m[j].key, rec->m[i].keylen) == 0) {
-					snprintf(err->field, sizeof err->field, "%s", rec->m[i].key);
+					snprintf(err->field, sizeof err->field, "%.*s", (int)rec->m[i].keylen, rec->m[i].key);
 					err->column = (long)(rec->m[i].raw - rec->line) + 1;
 					return sr_fail(err, SR_EDATA, "duplicate key in object");
 				}
@@ -339,7 +339,7 @@ static int check_duplicates(struct sr_record *rec, struct sr_error *err)
 	qsort(v, rec->n, sizeof *v, key_cmp);
 	for (size_t i = 1; i < rec->n; i++)
 		if (key_cmp(&v[i - 1], &v[i]) == 0) {
-			snprintf(err->field, sizeof err->field, "%s", v[i]->key);
+			snprintf(err->field, sizeof err->field, "%.*s", (int)v[i]->keylen, v[i]->key);
 			free(v);
 			return sr_fail(err, SR_EDATA, "duplicate key in object");
 		}

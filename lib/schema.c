@@ -15,8 +15,23 @@ struct pattern {
 	pcre2_code *code;
 };
 
+/* A property's constraints flattened once at load, for checking raw bytes. */
+enum { T_STRING = 1, T_OBJECT = 2, T_ARRAY = 4, T_BOOL = 8, T_NULL = 16, T_NUMBER = 32, T_INTEGER = 64 };
+struct rawplan {
+	json_t *node;          /* the property schema (borrowed) */
+	int usable;            /* 0: needs the parsed value */
+	unsigned types;        /* allowed T_* bits; 0 = any */
+	int string_only;       /* has string keywords that need the text */
+	json_int_t minlen, maxlen;
+	pcre2_code *pat;
+	json_t *enumv, *constv;
+};
+
 struct sr_schema {
 	json_t *doc;
+	struct rawplan *plans;
+	size_t nplans;
+	int record_fast;       /* root has only type/required/properties/additionalProperties */
 	char name[256];
 	struct pattern *pat;
 	size_t npat, patcap;
@@ -116,6 +131,118 @@ static int check_node(struct sr_schema *s, json_t *node, const char *where, stru
 	return 0;
 }
 
+static pcre2_code *find_pattern(const struct sr_schema *s, json_t *node)
+{
+	for (size_t i = 0; i < s->npat; i++)
+		if (s->pat[i].node == node)
+			return s->pat[i].code;
+	return NULL;
+}
+
+static json_t *resolve_ref(const struct sr_schema *s, const char *ref);
+
+static unsigned type_bit(const char *t)
+{
+	if (!t) return 0;
+	if (strcmp(t, "string") == 0) return T_STRING;
+	if (strcmp(t, "object") == 0) return T_OBJECT;
+	if (strcmp(t, "array") == 0) return T_ARRAY;
+	if (strcmp(t, "boolean") == 0) return T_BOOL;
+	if (strcmp(t, "null") == 0) return T_NULL;
+	if (strcmp(t, "number") == 0) return T_NUMBER | T_INTEGER;
+	if (strcmp(t, "integer") == 0) return T_INTEGER;
+	return 0;
+}
+
+/* Merge node's keywords into plan; returns 0 when the raw path cannot check them. */
+static int plan_merge(const struct sr_schema *s, struct rawplan *p, json_t *node, int depth)
+{
+	const char *key;
+	json_t *k;
+	if (json_is_true(node))
+		return 1;
+	if (!json_is_object(node) || depth > 8)
+		return 0;
+	json_object_foreach(node, key, k) {
+		if (in_list(key, ignored_keywords))
+			continue;
+		if (strcmp(key, "$ref") == 0) {
+			json_t *t = resolve_ref(s, json_string_value(k));
+			if (!t || !plan_merge(s, p, t, depth + 1))
+				return 0;
+		} else if (strcmp(key, "type") == 0) {
+			unsigned m = 0;
+			if (json_is_string(k))
+				m = type_bit(json_string_value(k));
+			else
+				for (size_t i = 0; i < json_array_size(k); i++)
+					m |= type_bit(json_string_value(json_array_get(k, i)));
+			if (!m)
+				return 0;
+			p->types = p->types ? (p->types & m) : m;
+		} else if (strcmp(key, "minLength") == 0) {
+			p->minlen = json_integer_value(k);
+			p->string_only = 1;
+		} else if (strcmp(key, "maxLength") == 0) {
+			p->maxlen = json_integer_value(k);
+			p->string_only = 1;
+		} else if (strcmp(key, "pattern") == 0) {
+			if (p->pat || !(p->pat = find_pattern(s, k)))
+				return 0;
+			p->string_only = 1;
+		} else if (strcmp(key, "enum") == 0 || strcmp(key, "const") == 0) {
+			if (p->enumv || p->constv)
+				return 0;
+			if (key[0] == 'e') {
+				for (size_t i = 0; i < json_array_size(k); i++)
+					if (!json_is_string(json_array_get(k, i)))
+						return 0;
+				p->enumv = k;
+			} else {
+				if (!json_is_string(k))
+					return 0;
+				p->constv = k;
+			}
+			p->string_only = 1;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void build_plans(struct sr_schema *s)
+{
+	json_t *root = s->doc, *props, *k;
+	const char *key;
+	size_t n, i = 0;
+
+	while ((k = json_object_get(root, "$ref"))) {
+		json_t *t = resolve_ref(s, json_string_value(k));
+		if (!t || t == root)
+			return;
+		root = t;
+	}
+	s->record_fast = json_is_object(root);
+	json_object_foreach(root, key, k)
+		if (!in_list(key, ignored_keywords) && strcmp(key, "type") != 0 &&
+		    strcmp(key, "required") != 0 && strcmp(key, "properties") != 0 &&
+		    strcmp(key, "additionalProperties") != 0)
+			s->record_fast = 0;
+	props = json_object_get(root, "properties");
+	n = json_object_size(props);
+	if (!n || !(s->plans = calloc(n, sizeof *s->plans)))
+		return;
+	json_object_foreach(props, key, k) {
+		struct rawplan *p = &s->plans[i++];
+		p->node = k;
+		p->minlen = -1;
+		p->maxlen = -1;
+		p->usable = plan_merge(s, p, k, 0);
+	}
+	s->nplans = n;
+}
+
 int sr_schema_from_json(json_t *doc, const char *name, struct sr_schema **out, struct sr_error *err)
 {
 	struct sr_schema *s = calloc(1, sizeof *s);
@@ -133,6 +260,7 @@ int sr_schema_from_json(json_t *doc, const char *name, struct sr_schema **out, s
 		sr_schema_free(s);
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
+	build_plans(s);
 	*out = s;
 	return 0;
 }
@@ -176,6 +304,7 @@ void sr_schema_free(struct sr_schema *s)
 		pcre2_code_free(s->pat[i].code);
 	free(s->pat);
 	pcre2_match_data_free(s->md);
+	free(s->plans);
 	json_decref(s->doc);
 	free(s);
 }
@@ -442,6 +571,55 @@ int sr_schema_validate(const struct sr_schema *s, json_t *instance, struct sr_er
 	return validate(&c, s->doc, instance);
 }
 
+/* Fast path for a member kept as raw bytes: the plan's constraints are
+ * checked on the bytes (strings only when they hold no escapes), without
+ * building a jansson value. Returns 1 when valid, 0 when the parsed value
+ * is needed (including every failure, so the full path words the message). */
+static int validate_raw(const struct sr_schema *s, const struct rawplan *p, const char *raw, size_t len)
+{
+	unsigned t;
+	if (!p->usable)
+		return 0;
+	switch (raw[0]) {
+	case '"': t = T_STRING; break;
+	case '{': t = T_OBJECT; break;
+	case '[': t = T_ARRAY; break;
+	case 't': case 'f': t = T_BOOL; break;
+	case 'n': t = T_NULL; break;
+	default:
+		t = memchr(raw, '.', len) || memchr(raw, 'e', len) || memchr(raw, 'E', len)
+		    ? T_NUMBER : T_INTEGER;
+	}
+	if (p->types && !(p->types & t))
+		return 0;
+	if (t != T_STRING || !p->string_only)
+		return 1;
+	if (memchr(raw, '\\', len))
+		return 0;
+	const char *str = raw + 1;
+	size_t slen = len - 2;
+	if (p->minlen >= 0 || p->maxlen >= 0) {
+		json_int_t n = (json_int_t)utf8_length(str, slen);
+		if ((p->minlen >= 0 && n < p->minlen) || (p->maxlen >= 0 && n > p->maxlen))
+			return 0;
+	}
+	if (p->pat && pcre2_match(p->pat, (PCRE2_SPTR)str, slen, 0, 0, s->md, NULL) < 0)
+		return 0;
+	if (p->constv && !(json_string_length(p->constv) == slen &&
+	                   memcmp(json_string_value(p->constv), str, slen) == 0))
+		return 0;
+	if (p->enumv) {
+		int ok = 0;
+		for (size_t i = 0; i < json_array_size(p->enumv) && !ok; i++) {
+			json_t *e = json_array_get(p->enumv, i);
+			ok = json_string_length(e) == slen && memcmp(json_string_value(e), str, slen) == 0;
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 /* Records: check the top-level keywords member by member so that only the
  * members the schema constrains are parsed. */
 int sr_schema_validate_record(const struct sr_schema *s, struct sr_record *rec, struct sr_error *err)
@@ -458,18 +636,14 @@ int sr_schema_validate_record(const struct sr_schema *s, struct sr_record *rec, 
 			break;
 		sch = t;
 	}
-	json_object_foreach(sch, key, ps) {
-		if (!in_list(key, ignored_keywords) && strcmp(key, "type") != 0 &&
-		    strcmp(key, "required") != 0 && strcmp(key, "properties") != 0 &&
-		    strcmp(key, "additionalProperties") != 0) {
-			/* Anything else at the top: validate the whole tree. */
-			json_t *tree = sr_record_to_json(rec);
-			if (!tree)
-				return sr_fail(err, SR_ENOMEM, "out of memory");
-			rc = validate(&c, sch, tree);
-			json_decref(tree);
-			return rc;
-		}
+	if (!s->record_fast) {
+		/* Other keywords at the top: validate the whole tree. */
+		json_t *tree = sr_record_to_json(rec);
+		if (!tree)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
+		rc = validate(&c, sch, tree);
+		json_decref(tree);
+		return rc;
 	}
 	if ((k = json_object_get(sch, "type")) && json_is_string(k) &&
 	    strcmp(json_string_value(k), "object") != 0)
@@ -486,6 +660,14 @@ int sr_schema_validate_record(const struct sr_schema *s, struct sr_record *rec, 
 	addl = json_object_get(sch, "additionalProperties");
 	if (props)
 		json_object_foreach(props, key, ps) {
+			size_t rawlen;
+			const char *raw = sr_record_raw(rec, key, &rawlen);
+			const struct rawplan *plan = NULL;
+			for (size_t i = 0; i < s->nplans && !plan; i++)
+				if (s->plans[i].node == ps)
+					plan = &s->plans[i];
+			if (raw && plan && validate_raw(s, plan, raw, rawlen) == 1)
+				continue;
 			json_t *v = sr_record_get(rec, key);
 			if (v && (rc = validate_member(&c, ps, key, strlen(key), v)) < 0)
 				return rc;

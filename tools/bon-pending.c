@@ -9,5 +9,4 @@ static int pending(const char *what)
 }
 
 int bon_sample_main(int argc, char **argv) { (void)argc; (void)argv; return pending("sample"); }
-int bon_judge_main(int argc, char **argv) { (void)argc; (void)argv; return pending("judge"); }
 int bon_run_main(int argc, char **argv) { (void)argc; (void)argv; return pending("run"); }

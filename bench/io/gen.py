@@ -19,7 +19,7 @@ def main():
     i = 0
     while written < target:
         i += 1
-        query = " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 70)))
+        query = " ".join(rng.choice(WORDS) for _ in range(rng.randint(60, 100)))
         rec = {
             "id": f"bench-{i}",
             "source": "bench",

@@ -55,7 +55,8 @@ static void test_line_endings(void)
 	struct sr_error err;
 	const char *p;
 
-	p = tmpfile_with("crlf.jsonl", "\xEF\xBB\xBF{\"a\":1}\r\n\r\n  \n{\"b\":2}\r\n{\"c\":3}", 37);
+	static const char crlf[] = "\xEF\xBB\xBF{\"a\":1}\r\n\r\n  \n{\"b\":2}\r\n{\"c\":3}";
+	p = tmpfile_with("crlf.jsonl", crlf, sizeof crlf - 1);
 	CHECK_INT(read_all(p, 0, out, sizeof out, &blank, &err), 0);
 	CHECK_STR(out, "1:{\"a\":1}|4:{\"b\":2}|5:{\"c\":3}");
 	CHECK_INT(blank, 2);

@@ -89,7 +89,8 @@ int sr_chat_render_text(const struct sr_chat *chat, const json_t *messages,
 	int add_generation_prompt, struct sr_buf *out, struct sr_error *err);
 
 /* Encode messages for training: append ids and the assistant mask to seq.
- * Errors as for sr_chat_render_text, plus tokenizer errors. */
+ * Errors as for sr_chat_render_text, plus tokenizer errors; on failure seq
+ * keeps its old length. */
 int sr_chat_encode(const struct sr_chat *chat, const json_t *messages,
 	struct sr_chat_seq *seq, struct sr_error *err);
 

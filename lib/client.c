@@ -71,6 +71,7 @@ struct sr_client {
 	struct sr_client_config cfg;
 	char *endpoint, *model, *url, *host, *cache_path;
 	char *auth_header;        /* "Authorization: Bearer KEY", or NULL */
+	const char *key;          /* the key inside auth_header, for redaction */
 	CURLM *multi;
 	struct sr_cache *cache;
 	struct sr_rng rng;
@@ -263,9 +264,12 @@ int sr_client_new(const struct sr_client_config *cfg, struct sr_client **out, st
 
 	const char *env = cfg->api_key_env ? cfg->api_key_env : "OPENAI_API_KEY";
 	const char *key = getenv(env);
-	if (key && key[0] && asprintf(&c->auth_header, "Authorization: Bearer %s", key) < 0) {
-		c->auth_header = NULL;
-		goto nomem;
+	if (key && key[0]) {
+		if (asprintf(&c->auth_header, "Authorization: Bearer %s", key) < 0) {
+			c->auth_header = NULL;
+			goto nomem;
+		}
+		c->key = c->auth_header + strlen("Authorization: Bearer ");
 	}
 
 	if (!cfg->cache_path) {
@@ -895,8 +899,29 @@ static void retry_or_fail(struct sr_client *c, struct transfer *t, const char *k
 	queue_push(c, t);
 }
 
-/* The endpoint's error message from an error body, or a short excerpt. */
-static void error_message(const struct sr_buf *b, char *out, size_t cap)
+/* Replace every copy of the API key in s (cap bytes) with "[redacted]". */
+static void redact_key(const char *key, char *s, size_t cap)
+{
+	size_t klen = key ? strlen(key) : 0;
+	struct sr_buf b = {0};
+	const char *p = s, *hit;
+
+	if (klen == 0 || !strstr(s, key))
+		return;
+	while ((hit = strstr(p, key)) != NULL) {
+		sr_buf_append(&b, p, (size_t)(hit - p));
+		sr_buf_puts(&b, "[redacted]");
+		p = hit + klen;
+	}
+	sr_buf_puts(&b, p);
+	snprintf(s, cap, "%s", b.data ? b.data : "[redacted]");
+	sr_buf_release(&b);
+}
+
+/* The endpoint's error message from an error body, or a short excerpt,
+ * with the API key removed: some endpoints echo the key they rejected. */
+static void error_message(const struct sr_client *c, const struct sr_buf *b, char *out,
+                          size_t cap)
 {
 	json_t *j = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
 	json_t *e = json_object_get(j, "error");
@@ -920,6 +945,7 @@ static void error_message(const struct sr_buf *b, char *out, size_t cap)
 	for (char *p = out; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	redact_key(c->key, out, cap);
 	json_decref(j);
 }
 
@@ -1128,7 +1154,7 @@ static void finish_transfer(struct sr_client *c, struct transfer *t, CURLcode co
 		return;
 	}
 
-	error_message(&t->resp, msg, sizeof msg);
+	error_message(c, &t->resp, msg, sizeof msg);
 	if (status == 429) {
 		/* Slow everyone down: halve the concurrency and pause all starts. */
 		c->st.rate_limited++;

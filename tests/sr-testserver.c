@@ -4,9 +4,11 @@
  *
  * Answers are derived from the request alone, so they are the same on
  * every run: reasoning between the guideline set's tags that takes up each
- * guideline's perspective, then a refusal when the last user message looks
- * harmful (a keyword list plus the set's harm lexicon) and a helpful answer
- * otherwise. Faults are injected by request number so that a test knows
+ * guideline's perspective, then a refusal when the request is harmful and
+ * a helpful answer otherwise. Harmful means that the system prompt contains a
+ * guideline meant only for harmful requests, or, without such a clue, that
+ * the last user message contains a keyword of a built-in list or of the
+ * set's harm lexicon. Faults are injected by request number so that a test knows
  * exactly which attempts fail. Each request is logged as one JSON line to
  * the --log file, so tests can count what reached the server.
  */
@@ -170,6 +172,34 @@ static int looks_harmful(const char *query)
 	return 0;
 }
 
+/* The label a prompt was built for, read from its system message: sr-guide
+ * leaves out guidelines that do not apply to the record's label, so a
+ * single-label guideline's title in the system prompt gives the label
+ * away. Returns 1 harmful, 0 benign, -1 when it cannot tell. */
+static int label_from_system(json_t *messages)
+{
+	const char *system = NULL;
+	size_t i;
+	json_t *m, *g;
+
+	json_array_foreach(messages, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+		if (role && strcmp(role, "system") == 0)
+			system = json_string_value(json_object_get(m, "content"));
+	}
+	if (!system)
+		return -1;
+	json_array_foreach(json_object_get(guideset, "guidelines"), i, g) {
+		json_t *labels = json_object_get(g, "labels");
+		const char *title = json_string_value(json_object_get(g, "title"));
+		const char *only = json_string_value(json_array_get(labels, 0));
+		if (json_array_size(labels) != 1 || !title || !only || !strstr(system, title))
+			continue;
+		return strcmp(only, "harmful") == 0;
+	}
+	return -1;
+}
+
 static uint64_t fnv1a(const char *s, uint64_t h)
 {
 	for (; *s; s++) {
@@ -199,6 +229,70 @@ static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ..
 	}
 }
 
+/* Replace each {{name}} in tmpl with a generic value for the server's answers. */
+static void expand_template(char **out, size_t *len, size_t *cap, const char *tmpl,
+                            const char *excerpt, int harmful)
+{
+	const char *p = tmpl, *open;
+
+	while ((open = strstr(p, "{{")) != NULL) {
+		const char *end = strstr(open + 2, "}}");
+		if (!end)
+			break;
+		buf_printf(out, len, cap, "%.*s", (int)(open - p), p);
+		size_t nlen = (size_t)(end - open - 2);
+		const char *v = harmful ? "dangerous material" : "everyday help";
+		if ((nlen == 5 && strncmp(open + 2, "query", 5) == 0) ||
+		    (nlen == 7 && strncmp(open + 2, "decoded", 7) == 0))
+			v = excerpt;
+		else if (nlen == 8 && strncmp(open + 2, "severity", 8) == 0)
+			v = "high";
+		buf_printf(out, len, cap, "%s", v);
+		p = end + 2;
+	}
+	buf_printf(out, len, cap, "%s", p);
+}
+
+/* One reasoning step per guideline that applies to the label: the first
+ * template of the set's builtin.steps for the case, else title and
+ * instruction. */
+static void write_steps(char **out, size_t *len, size_t *cap, const char *excerpt, int harmful)
+{
+	json_t *gl = json_object_get(guideset, "guidelines");
+	json_t *steps = json_object_get(json_object_get(guideset, "builtin"), "steps");
+	const char *cases[] = {harmful ? "harmful" : "benign", harmful ? "refuse" : "comply",
+	                       "plain", "any"};
+	size_t i;
+	json_t *g;
+
+	json_array_foreach(gl, i, g) {
+		const char *id = json_string_value(json_object_get(g, "id"));
+		json_t *labels = json_object_get(g, "labels");
+		int applies = json_array_size(labels) == 0;
+		size_t k;
+		json_t *l;
+		json_array_foreach(labels, k, l)
+			if (json_string_value(l) &&
+			    strcmp(json_string_value(l), harmful ? "harmful" : "benign") == 0)
+				applies = 1;
+		if (!applies)
+			continue;
+		const char *tmpl = NULL;
+		json_t *gsteps = json_object_get(steps, id ? id : "");
+		for (size_t c = 0; c < 4 && !tmpl; c++)
+			tmpl = json_string_value(json_array_get(json_object_get(gsteps, cases[c]), 0));
+		if (tmpl) {
+			expand_template(out, len, cap, tmpl, excerpt, harmful);
+			buf_printf(out, len, cap, "\n");
+		} else {
+			const char *title = json_string_value(json_object_get(g, "title"));
+			const char *instr = json_string_value(json_object_get(g, "instruction"));
+			buf_printf(out, len, cap, "%s: %s\n", title ? title : "Guideline",
+			           instr ? instr : "considered.");
+		}
+	}
+}
+
 /* The completion text for one choice. */
 static char *make_content(const char *query, int harmful, uint64_t variant)
 {
@@ -210,32 +304,21 @@ static char *make_content(const char *query, int harmful, uint64_t variant)
 	for (char *p = excerpt; *p; p++)
 		if (*p == '\n' || *p == '"')
 			*p = ' ';
-	buf_printf(&out, &len, &cap, "%s\nThe user asks: \"%s\".\n", tag_open, excerpt);
-
-	json_t *gl = json_object_get(guideset, "guidelines");
-	if (json_array_size(gl) > 0) {
-		size_t i;
-		json_t *g;
-		json_array_foreach(gl, i, g) {
-			const char *title = json_string_value(json_object_get(g, "title"));
-			const char *instr = json_string_value(json_object_get(g, "instruction"));
-			buf_printf(&out, &len, &cap, "%s: %s\n", title ? title : "Guideline",
-			           instr ? instr : "considered.");
-		}
+	buf_printf(&out, &len, &cap, "%s\n", tag_open);
+	if (json_array_size(json_object_get(guideset, "guidelines")) > 0) {
+		write_steps(&out, &len, &cap, excerpt, harmful);
 	} else {
 		for (size_t i = 0; i < sizeof fallback_perspectives / sizeof *fallback_perspectives; i++)
 			buf_printf(&out, &len, &cap, "%s\n", fallback_perspectives[i]);
 	}
 	if (harmful)
 		buf_printf(&out, &len, &cap,
-		           "Conclusion: the request seeks content that could cause real harm, "
-		           "so I must refuse.\n%s\n\nI'm sorry, but I can't help with that. "
-		           "It could cause serious harm to people. (variant %" PRIu64 ")",
+		           "%s\n\nI'm sorry, but I can't help with that, because it could cause "
+		           "serious harm to people. (variant %" PRIu64 ")",
 		           tag_close, variant % 1000);
 	else
 		buf_printf(&out, &len, &cap,
-		           "Conclusion: the request is harmless, so I should help fully.\n%s\n\n"
-		           "Sure. Here is a clear and useful answer to your question: start with "
+		           "%s\n\nSure. Here is a clear and useful answer to your question: start with "
 		           "the basics, then work through each step carefully, and check the "
 		           "result at the end. (variant %" PRIu64 ")",
 		           tag_close, variant % 1000);
@@ -414,8 +497,14 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 	json_error_t jerr;
 
 	if (expected_key && !auth_ok && kind == FAULT_NONE) {
+		/* Like some real endpoints, echo the key that was sent, so tests can
+		 * check that the client keeps it out of every message. */
+		const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+		char msg[512];
+		snprintf(msg, sizeof msg, "Incorrect API key provided: %s.",
+		         h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : "(none)");
 		log_request(seq, "/v1/chat/completions", "", 0, 0, 401, 0);
-		return queue_error(c, 401, "invalid_api_key", "Incorrect API key provided.", NULL);
+		return queue_error(c, 401, "invalid_api_key", msg, NULL);
 	}
 	if (opt.latency_ms > 0)
 		usleep((useconds_t)opt.latency_ms * 1000);
@@ -460,7 +549,9 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 		max_tokens = json_integer_value(json_object_get(req, "max_completion_tokens"));
 
 	const char *query = last_user_message(messages);
-	int harmful = looks_harmful(query);
+	int harmful = label_from_system(messages);
+	if (harmful < 0)
+		harmful = looks_harmful(query);
 	uint64_t h = fnv1a(query, 1469598103934665603ULL);
 	h = fnv1a(model, h);
 	json_t *seed = json_object_get(req, "seed");

@@ -162,6 +162,7 @@ int sr_guideset_load(const char *name_or_path, struct sr_guideset **out, struct 
 	int rc;
 
 	*out = NULL;
+	sr_error_clear(err);
 	if (!name_or_path || !*name_or_path)
 		name_or_path = "default";
 	if (is_path(name_or_path)) {

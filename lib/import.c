@@ -229,6 +229,7 @@ struct sr_importer {
 	struct idset ids;
 	uint64_t rows;
 	enum sr_import_format last_format;
+	int compact;                    /* remove whitespace from JSON values */
 
 	/* per input */
 	const char *file;
@@ -480,11 +481,15 @@ static int append_compact(struct sr_buf *b, const char *s, size_t n)
 	return sr_buf_append(b, s + start, n - start) < 0 ? SR_ENOMEM : 0;
 }
 
-static int append_cell_json(struct sr_buf *b, const struct cell *c)
+/* Append a cell as a JSON value: text escaped, JSON as it was written, or
+ * compacted when it comes from a multi-line document. */
+static int append_cell_json(struct sr_buf *b, const struct cell *c, int compact)
 {
 	if (!c->json)
 		return append_escaped(b, c->val, c->len);
-	return append_compact(b, c->val, c->len);
+	if (compact)
+		return append_compact(b, c->val, c->len);
+	return sr_buf_append(b, c->val, c->len) < 0 ? SR_ENOMEM : 0;
 }
 
 static int append_key(struct sr_buf *b, int *first, const char *key)
@@ -631,6 +636,17 @@ static const char *map_label(const struct sr_importer *imp, const char *s, size_
 		if (fnmatch(imp->lmap[i].pattern, word, 0) == 0)
 			return imp->lmap[i].label;
 	return NULL;
+}
+
+/* Count a data row that is passed to bad() before build_record, so that the
+ * generated ids of the rows after it do not depend on the error policy. */
+static int skip_row(struct sr_importer *imp)
+{
+	int rc = 0;
+	imp->rows++;
+	if (!map_column(imp, "source"))
+		next_row_number(imp, imp->source, strlen(imp->source), &rc);
+	return rc;
 }
 
 /*
@@ -825,7 +841,7 @@ static int build_record(struct sr_importer *imp, struct row *r, struct sr_error 
 		sr_buf_release(&q);
 		if (rc < 0)
 			goto nomem;
-	} else if (append_cell_json(b, qc) < 0) {
+	} else if (append_cell_json(b, qc, imp->compact) < 0) {
 		goto nomem;
 	}
 
@@ -856,7 +872,7 @@ static int build_record(struct sr_importer *imp, struct row *r, struct sr_error 
 		if (!(c = find_cell(r, imp->maps[i].column, 0, &idx)))
 			continue;
 		used[idx] = 1;
-		if (append_key(b, &first, f) < 0 || append_cell_json(b, c) < 0)
+		if (append_key(b, &first, f) < 0 || append_cell_json(b, c, imp->compact) < 0)
 			goto nomem;
 	}
 
@@ -868,7 +884,7 @@ static int build_record(struct sr_importer *imp, struct row *r, struct sr_error 
 		for (i = 0; i < r->n; i++) {
 			if (used[i])
 				continue;
-			if (append_key(b, &mfirst, r->c[i].key) < 0 || append_cell_json(b, &r->c[i]) < 0)
+			if (append_key(b, &mfirst, r->c[i].key) < 0 || append_cell_json(b, &r->c[i], imp->compact) < 0)
 				goto nomem;
 		}
 		if (sr_buf_puts(b, mfirst ? "{}" : "}") < 0)
@@ -1098,7 +1114,8 @@ static int table_row(struct sr_importer *imp, struct row *r, struct sr_error *er
 			return 0;
 	}
 	if (r->n != imp->nheader) {
-		imp->rows++;
+		if (skip_row(imp) < 0)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
 		return row_error(imp, r, err, NULL, "row has %zu field%s, but the header has %zu",
 		                 r->n, r->n == 1 ? "" : "s", imp->nheader);
 	}
@@ -1166,7 +1183,10 @@ static void csv_row(int c, void *data)
 		}
 	}
 	if (st->bad_line) {
-		imp->rows += imp->have_header || imp->opt.no_header;
+		if ((imp->have_header || imp->opt.no_header) && skip_row(imp) < 0) {
+			st->rc = sr_fail(st->err, SR_ENOMEM, "out of memory");
+			goto done;
+		}
 		sr_error_clear(st->err);
 		if (!imp->have_header && !imp->opt.no_header) {
 			st->rc = fail_at(st->err, SR_EDATA, imp->file, st->bad_line, st->bad_col,
@@ -1285,7 +1305,8 @@ static int import_tsv(struct sr_importer *imp, struct lines *L, struct sr_error 
 		if (bad_utf8(imp, line, len, L->lineno, err)) {
 			if (!imp->have_header && !imp->opt.no_header)
 				return err ? err->code : SR_EDATA;
-			imp->rows++;
+			if (skip_row(imp) < 0)
+				return sr_fail(err, SR_ENOMEM, "out of memory");
 			if ((rc = imp->sink->bad(imp->sink->ctx, line, len, err)) < 0)
 				return rc;
 			continue;
@@ -1326,7 +1347,8 @@ static int import_text(struct sr_importer *imp, struct lines *L, struct sr_error
 		r->raw = line;
 		r->rawlen = len;
 		if (bad_utf8(imp, line, len, L->lineno, err)) {
-			imp->rows++;
+			if (skip_row(imp) < 0)
+				return sr_fail(err, SR_ENOMEM, "out of memory");
 			if ((rc = imp->sink->bad(imp->sink->ctx, line, len, err)) < 0)
 				return rc;
 			continue;
@@ -1377,7 +1399,8 @@ static int import_jsonl(struct sr_importer *imp, struct lines *L, struct sr_erro
 		r->rawlen = len;
 		sr_error_clear(err);
 		if (sr_record_parse(&imp->rec, line, len, err) < 0) {
-			imp->rows++;
+			if (skip_row(imp) < 0)
+				return sr_fail(err, SR_ENOMEM, "out of memory");
 			if (err) {
 				snprintf(err->file, sizeof err->file, "%s", imp->file);
 				err->line = L->lineno;
@@ -1555,10 +1578,12 @@ static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error
 		r->raw = p;
 		r->rawlen = (size_t)(e - p);
 		if (*p != '{') {
-			imp->rows++;
+			if (skip_row(imp) < 0)
+				return sr_fail(err, SR_ENOMEM, "out of memory");
 			rc = row_error(imp, r, err, NULL, "array element %zu is not an object", index);
 		} else if (sr_record_parse(&imp->rec, p, (size_t)(e - p), err) < 0) {
-			imp->rows++;
+			if (skip_row(imp) < 0)
+				return sr_fail(err, SR_ENOMEM, "out of memory");
 			if (err) {
 				snprintf(err->file, sizeof err->file, "%s", imp->file);
 				err->line = line;
@@ -1638,6 +1663,7 @@ int sr_importer_run(struct sr_importer *imp, const char *path, const struct sr_i
 	if (fmt == SR_IMPORT_AUTO)
 		fmt = sr_import_format_sniff(L.buf + L.start, L.end - L.start);
 	imp->last_format = fmt;
+	imp->compact = fmt == SR_IMPORT_JSON;
 	switch (fmt) {
 	case SR_IMPORT_CSV:
 		rc = import_csv(imp, &L, err);

@@ -530,7 +530,7 @@ int sr_model_save(const struct sr_model *m, const char *dir, int bf16, struct sr
 		char tmp[4200];
 		snprintf(path, sizeof path, "%s/config.json", dir);
 		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-		if (json_dump_file(cfg, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+		if (json_dump_file(cfg, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0 ||
 		    rename(tmp, path) != 0) {
 			rc = sr_fail(err, SR_EIO, "cannot write '%s': %s", path, strerror(errno));
 			remove(tmp);
@@ -1166,4 +1166,158 @@ void sr_model_backward(struct sr_model *m, const struct sr_batch *b, float scale
 		rmsnorm_backward(a->dres, dw.ln1, a->dln, la->x, la->rstd1, w.ln1, N, C);
 	}
 	embed_backward(embed_of(m, g), a->dres, b->tokens, N, C);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Inference with a key/value cache                                        */
+
+int sr_kv_cache_init(struct sr_kv_cache *c, const struct sr_model_config *cfg, int n_seq,
+                     int max_len, struct sr_error *err)
+{
+	size_t n;
+
+	memset(c, 0, sizeof *c);
+	if (max_len > cfg->max_position_embeddings)
+		return sr_fail(err, SR_EUSAGE, "%d positions exceed max_position_embeddings (%d)",
+		               max_len, cfg->max_position_embeddings);
+	c->n_seq = n_seq;
+	c->max_len = max_len;
+	c->layers = cfg->num_hidden_layers;
+	c->width = cfg->num_key_value_heads * cfg->head_dim;
+	n = (size_t)c->layers * n_seq * max_len * c->width;
+	c->k = malloc(n * sizeof(float));
+	c->v = malloc(n * sizeof(float));
+	if (!c->k || !c->v) {
+		sr_kv_cache_release(c);
+		return sr_fail(err, SR_ENOMEM, "out of memory allocating a %zu-byte key/value cache",
+		               2 * n * sizeof(float));
+	}
+	return 0;
+}
+
+void sr_kv_cache_release(struct sr_kv_cache *c)
+{
+	free(c->k);
+	free(c->v);
+	memset(c, 0, sizeof *c);
+}
+
+/* Attention of R rows over the cache of layer l: q (R,H*D) -> out (R,H*D). */
+static void attention_cached(float *out, const float *q, const struct sr_kv_cache *c, int l,
+                             const int32_t *seq, const int32_t *pos, int R, int H, int KV, int D)
+{
+	int Q = H * D, K = KV * D, group = H / KV;
+	float scale = 1.0f / sqrtf((float)D);
+	size_t layer_off = (size_t)l * c->n_seq * c->max_len * K;
+
+#pragma omp parallel
+	{
+		float *p = malloc((size_t)c->max_len * sizeof *p);
+#pragma omp for collapse(2) schedule(static)
+		for (int r = 0; r < R; r++) {
+			for (int h = 0; h < H; h++) {
+				const float *kc = c->k + layer_off + (size_t)seq[r] * c->max_len * K +
+				                  (size_t)(h / group) * D;
+				const float *vc = c->v + layer_off + (size_t)seq[r] * c->max_len * K +
+				                  (size_t)(h / group) * D;
+				const float *qr = q + (size_t)r * Q + (size_t)h * D;
+				float *o = out + (size_t)r * Q + (size_t)h * D;
+				float maxv = -INFINITY, sum = 0.0f;
+
+				if (!p)
+					continue;
+				for (int j = 0; j <= pos[r]; j++) {
+					float s = 0.0f;
+#pragma omp simd reduction(+:s)
+					for (int d = 0; d < D; d++)
+						s += qr[d] * kc[(size_t)j * K + d];
+					p[j] = s * scale;
+					if (p[j] > maxv)
+						maxv = p[j];
+				}
+				for (int j = 0; j <= pos[r]; j++) {
+					p[j] = expf(p[j] - maxv);
+					sum += p[j];
+				}
+				for (int d = 0; d < D; d++)
+					o[d] = 0.0f;
+				for (int j = 0; j <= pos[r]; j++) {
+					float w = p[j] / sum;
+					for (int d = 0; d < D; d++)
+						o[d] += w * vc[(size_t)j * K + d];
+				}
+			}
+		}
+		free(p);
+	}
+}
+
+int sr_model_forward_cached(struct sr_model *m, struct sr_kv_cache *c, const int32_t *tokens,
+                            const int32_t *seq, const int32_t *pos, int R, const uint8_t *want,
+                            float *logits, struct sr_error *err)
+{
+	const struct sr_model_config *cfg = &m->cfg;
+	int C = cfg->hidden_size, F = cfg->intermediate_size, V = cfg->vocab_size;
+	int H = cfg->num_attention_heads, KV = cfg->num_key_value_heads, D = cfg->head_dim;
+	int Q = H * D, K = KV * D, n_out = 0;
+	float eps = (float)cfg->rms_norm_eps;
+	float *x, *ln, *q, *k, *v, *att, *gate, *up, *sel;
+	float *mem;
+	int rc = 0;
+
+	for (int r = 0; r < R; r++) {
+		if (tokens[r] < 0 || tokens[r] >= V || seq[r] < 0 || seq[r] >= c->n_seq ||
+		    pos[r] < 0 || pos[r] >= c->max_len)
+			return sr_fail(err, SR_EUSAGE, "row %d: token %d, sequence %d or position %d is "
+			               "out of range", r, tokens[r], seq[r], pos[r]);
+		n_out += want[r] != 0;
+	}
+	size_t floats = (size_t)R * (3 * C + 2 * Q + 2 * K + 2 * F);
+	mem = malloc(floats * sizeof *mem);
+	if (!mem)
+		return sr_fail(err, SR_ENOMEM, "out of memory running the model on %d rows", R);
+	x = mem;                   /* (R,C) residual stream */
+	ln = x + (size_t)R * C;    /* (R,C) norm output */
+	sel = ln + (size_t)R * C;  /* (R,C) norm output of the rows that want logits */
+	q = sel + (size_t)R * C;   /* (R,Q) */
+	att = q + (size_t)R * Q;   /* (R,Q) */
+	k = att + (size_t)R * Q;   /* (R,K) */
+	v = k + (size_t)R * K;     /* (R,K) */
+	gate = v + (size_t)R * K;  /* (R,F) */
+	up = gate + (size_t)R * F; /* (R,F) */
+
+	embed_forward(x, embed_of(m, m->params), tokens, R, C);
+	for (int l = 0; l < cfg->num_hidden_layers; l++) {
+		struct layer_view w;
+		size_t layer_off = (size_t)l * c->n_seq * c->max_len * K;
+
+		view_layer(m, m->params, l, &w);
+		rmsnorm_forward(ln, sel, x, w.ln1, R, C, eps); /* sel holds rstd here */
+		linear_forward(q, ln, w.wq, w.bq, R, C, Q);
+		linear_forward(k, ln, w.wk, w.bk, R, C, K);
+		linear_forward(v, ln, w.wv, w.bv, R, C, K);
+		rope_apply(m, q, pos, R, H, 0);
+		rope_apply(m, k, pos, R, KV, 0);
+		for (int r = 0; r < R; r++) {
+			size_t at = layer_off + ((size_t)seq[r] * c->max_len + pos[r]) * K;
+			memcpy(c->k + at, k + (size_t)r * K, (size_t)K * sizeof(float));
+			memcpy(c->v + at, v + (size_t)r * K, (size_t)K * sizeof(float));
+		}
+		attention_cached(att, q, c, l, seq, pos, R, H, KV, D);
+		gemm(CblasNoTrans, CblasTrans, R, C, Q, att, Q, w.wo, Q, 1.0f, x, C);
+
+		rmsnorm_forward(ln, sel, x, w.ln2, R, C, eps);
+		linear_forward(gate, ln, w.wgate, NULL, R, C, F);
+		linear_forward(up, ln, w.wup, NULL, R, C, F);
+		swiglu_forward(gate, gate, up, (size_t)R * F);
+		gemm(CblasNoTrans, CblasTrans, R, C, F, gate, F, w.wdown, F, 1.0f, x, C);
+	}
+	rmsnorm_forward(ln, sel, x, final_norm_of(m, m->params), R, C, eps);
+	for (int r = 0, i = 0; r < R; r++)
+		if (want[r])
+			memcpy(sel + (size_t)i++ * C, ln + (size_t)r * C, (size_t)C * sizeof(float));
+	if (n_out)
+		linear_forward(logits, sel, lm_head_of(m, m->params), NULL, n_out, C, V);
+	free(mem);
+	return rc;
 }

@@ -134,4 +134,29 @@ int sr_model_forward(struct sr_model *m, const struct sr_batch *b, double *loss_
  * overwrites the logits. */
 void sr_model_backward(struct sr_model *m, const struct sr_batch *b, float scale);
 
+/* Keys and values of earlier positions for incremental decoding. */
+struct sr_kv_cache {
+	int n_seq;          /* sequences (S) */
+	int max_len;        /* positions per sequence (P) */
+	int layers, width;  /* L and KV*D */
+	float *k, *v;       /* (L,S,P,KV*D) each */
+};
+
+/* Allocate a cache for n_seq sequences of max_len positions. Returns 0,
+ * SR_EUSAGE (max_len beyond max_position_embeddings) or SR_ENOMEM. */
+int sr_kv_cache_init(struct sr_kv_cache *c, const struct sr_model_config *cfg, int n_seq,
+                     int max_len, struct sr_error *err);
+void sr_kv_cache_release(struct sr_kv_cache *c);
+
+/* Run R new tokens through the model for inference. Row r is token
+ * tokens[r] of sequence seq[r] at position pos[r]; its key and value are
+ * stored in the cache and it attends to positions 0..pos[r] of its
+ * sequence, so earlier positions must already be in the cache or among
+ * the rows. For each row with want[r] set, in row order, a (V) row of
+ * logits is written to logits. Returns 0, SR_EUSAGE (bad id, sequence or
+ * position) or SR_ENOMEM. */
+int sr_model_forward_cached(struct sr_model *m, struct sr_kv_cache *c, const int32_t *tokens,
+                            const int32_t *seq, const int32_t *pos, int R, const uint8_t *want,
+                            float *logits, struct sr_error *err);
+
 #endif

@@ -315,6 +315,62 @@ static void test_bad_batch(void)
 	sr_model_free(m);
 }
 
+/* The cached inference path gives the training forward's logits, whether
+ * the prompt is fed at once or one token at a time, and two sequences in
+ * one cache do not see each other. */
+static void test_cached_forward(void)
+{
+	struct sr_model_config cfg;
+	struct sr_model *m = NULL;
+	struct sr_error err;
+	struct sr_kv_cache cache;
+	struct owned_batch ob;
+	enum { T = 8 };
+
+	tiny_config(&cfg, 1, 0);
+	CHECK_INT(sr_model_new(&cfg, &m, &err), 0);
+	randomize(m, 21);
+	owned_batch_alloc(&ob, 2, T);
+	for (int i = 0; i < 2 * T; i++) {
+		ob.tokens[i] = (int32_t)((i * 7 + 3) % cfg.vocab_size);
+		ob.targets[i] = -1;
+		ob.pos[i] = i % T;
+	}
+	CHECK_INT(sr_model_forward(m, &ob.b, NULL, NULL, &err), 0);
+	size_t V = (size_t)cfg.vocab_size;
+	float *full = malloc(2 * T * V * sizeof *full), *got = malloc(2 * T * V * sizeof *got);
+	memcpy(full, m->logits, 2 * T * V * sizeof *full);
+
+	int32_t seq[2 * T];
+	uint8_t want[2 * T];
+	for (int i = 0; i < 2 * T; i++) {
+		seq[i] = i / T;
+		want[i] = 1;
+	}
+	CHECK_INT(sr_kv_cache_init(&cache, &cfg, 2, T, &err), 0);
+	CHECK_INT(sr_model_forward_cached(m, &cache, ob.tokens, seq, ob.pos, 2 * T, want, got, &err), 0);
+	CHECK(rel_error(got, full, 2 * T * V) < 1e-5);
+
+	/* one token at a time, the two sequences interleaved */
+	memset(got, 0, 2 * T * V * sizeof *got);
+	for (int t = 0; t < T; t++) {
+		for (int s = 0; s < 2; s++) {
+			int i = s * T + t;
+			CHECK_INT(sr_model_forward_cached(m, &cache, &ob.tokens[i], &seq[i], &ob.pos[i], 1,
+			                                  want, got + (size_t)i * V, &err), 0);
+		}
+	}
+	CHECK(rel_error(got, full, 2 * T * V) < 1e-5);
+	int32_t bad_pos = T;
+	CHECK_INT(sr_model_forward_cached(m, &cache, ob.tokens, seq, &bad_pos, 1, want, got, &err),
+	          SR_EUSAGE);
+	sr_kv_cache_release(&cache);
+	free(full);
+	free(got);
+	owned_batch_free(&ob);
+	sr_model_free(m);
+}
+
 static void test_save_load(const char *tmp)
 {
 	struct sr_model_config cfg;
@@ -455,6 +511,7 @@ int main(void)
 	test_gradcheck(0, 1);
 	test_determinism();
 	test_bad_batch();
+	test_cached_forward();
 	test_save_load(tmp);
 	test_schedule();
 	test_overfit();

@@ -8,5 +8,4 @@ static int pending(const char *what)
 	return 3;
 }
 
-int bon_sample_main(int argc, char **argv) { (void)argc; (void)argv; return pending("sample"); }
 int bon_run_main(int argc, char **argv) { (void)argc; (void)argv; return pending("run"); }

@@ -781,6 +781,16 @@ int main(int argc, char **argv)
 	}
 	if (sy.progress_shown)
 		show_progress(&sy, 1);
+
+	/* An endpoint that stopped the run (a 401) still leaves complete
+	 * samples and failures behind: commit them like a normal end, then
+	 * report the error. Other errors leave the output uncommitted. */
+	struct sr_error stop_err;
+	int stopped = rc == SR_EENDPOINT;
+	if (stopped) {
+		stop_err = err;
+		rc = 0;
+	}
 	if (sy.failed && rc >= 0) {
 		int r = sr_output_commit(sy.failed, &err);
 		if (r < 0)
@@ -799,14 +809,20 @@ int main(int argc, char **argv)
 	                      "prompt_tokens", (json_int_t)st.prompt_tokens,
 	                      "completion_tokens", (json_int_t)st.completion_tokens);
 	print_summary(&sy);
-	if (rc >= 0 && sy.samples_failed > 0) {
+	rc = sr_run_finish(&run, rc, &err);
+	if (rc >= 0 && stopped) {
+		err = stop_err;
+		rc = SR_EENDPOINT;
+	} else if (rc >= 0 && sy.samples_failed > 0) {
 		rc = sr_fail(&err, SR_EENDPOINT, "%llu sample(s) failed%s%s%s",
 		             (unsigned long long)sy.samples_failed,
 		             o.failed_path ? " and were written to '" : "; use --failed FILE to keep them",
 		             o.failed_path ? o.failed_path : "", o.failed_path ? "'" : "");
 	}
+	goto out;
 done:
 	rc = sr_run_finish(&run, rc, &err);
+out:
 	sr_client_free(sy.client);
 	sr_teacher_free(sy.teacher);
 	sr_output_free(sy.failed);

@@ -1,0 +1,61 @@
+#!/bin/sh
+# sr-import | sr-guide | sr-synth with the built-in teacher on AdvBench and
+# XSTest: every harmful prompt gets refusals whose reasoning covers each
+# guideline, benign prompts without a reference go to --failed (exit 3),
+# and two runs give the same bytes.
+. "${SR_SRCDIR:-.}/tests/synth-common.sh"
+need_data advbench/harmful_behaviors.csv xstest/xstest_prompts.csv
+
+{ advbench_prompts && xstest_prompts; } >"$tmp/prompts.jsonl" || fail "building prompts failed"
+[ "$(wc -l <"$tmp/prompts.jsonl")" -eq 970 ] || fail "expected 970 prompt records"
+
+unset SR_ENDPOINT OPENAI_BASE_URL
+sr-synth -n 2 --failed "$tmp/failed.jsonl" --stats "$tmp/stats.json" \
+	"$tmp/prompts.jsonl" >"$tmp/out.jsonl" 2>"$tmp/err"
+status=$?
+[ $status -eq 3 ] || fail "exit status $status, expected 3 (benign prompts have no reference)"
+grep -q "using the built-in rule-based teacher" "$tmp/err" || fail "no notice about the built-in teacher"
+grep -q "has no 'reference'" "$tmp/err" || fail "no warning naming the missing reference"
+
+check_samples "$tmp/prompts.jsonl" "$tmp/out.jsonl" 2 "$tmp/failed.jsonl"
+[ "$(stat_value "$tmp/stats.json" records_in)" -eq 970 ] || fail "records_in"
+[ "$(stat_value "$tmp/stats.json" records_out)" -eq 1440 ] || fail "records_out: 720 harmful x 2"
+[ "$(stat_value "$tmp/stats.json" failed)" -eq 500 ] || fail "failed: 250 benign x 2"
+
+$PY - "$tmp/out.jsonl" "$tmp/failed.jsonl" "$SRKIT_DATADIR/guidelines/default.json" <<'PYEOF' || fail "content check"
+import json, re, sys
+out, failed, setpath = sys.argv[1:4]
+gs = json.load(open(setpath, encoding="utf-8"))
+harmful_ids = [g for g in gs["guidelines"] if "harmful" in g.get("labels", ["harmful"])]
+for line in open(out, encoding="utf-8"):
+    r = json.loads(line)
+    assert r["label"] == "harmful", r["id"]
+    assert r["teacher"] == {"model": "builtin", "endpoint": "builtin", "finish_reason": "stop"}, r["teacher"]
+    assert "format" not in r, (r["id"], r.get("format"))
+    assert r["completion"] == "<think>\n%s\n</think>\n\n%s" % (r["reasoning"], r["answer"]), r["id"]
+    assert "help" in r["answer"] and ("can't" in r["answer"] or "won't" in r["answer"]), r["answer"]
+    steps = r["reasoning"].split("\n")
+    assert len(steps) == len(harmful_ids), (r["id"], len(steps))
+    for g, step in zip(harmful_ids, steps):
+        pats = [re.compile(p.replace("(?i)", ""), re.I) for p in g["coverage"]]
+        assert any(p.search(step) for p in pats), (r["id"], g["id"], step)
+n = 0
+for line in open(failed, encoding="utf-8"):
+    r = json.loads(line)
+    assert r["label"] == "benign"
+    e = r["error"]
+    assert set(e) == {"kind", "message", "status", "attempts"}, e
+    assert e["kind"] == "builtin" and "reference" in e["message"], e
+    n += 1
+assert n == 500, n
+PYEOF
+
+# Byte-identical on a second run.
+sr-synth -q -n 2 --failed "$tmp/failed2.jsonl" "$tmp/prompts.jsonl" >"$tmp/out2.jsonl" 2>/dev/null
+cmp -s "$tmp/out.jsonl" "$tmp/out2.jsonl" || fail "second run differs"
+cmp -s "$tmp/failed.jsonl" "$tmp/failed2.jsonl" || fail "second failed file differs"
+
+# Harmful prompts alone: success.
+advbench_prompts | sr-synth -q --teacher builtin >"$tmp/adv.jsonl" || fail "AdvBench alone failed"
+[ "$(wc -l <"$tmp/adv.jsonl")" -eq 520 ] || fail "expected 520 AdvBench samples"
+echo "ok: built-in teacher on AdvBench and XSTest"

@@ -1,0 +1,81 @@
+#!/bin/sh
+# sr-import | sr-guide | sr-synth against the test endpoint on AdvBench and
+# XSTest: every (id, sample) once and in input order, the teacher member,
+# the split at the tags, "n" in one request per prompt, a rerun served
+# from the cache, and the API key in no output, cache, log or stats file.
+. "${SR_SRCDIR:-.}/tests/synth-common.sh"
+need_data advbench/harmful_behaviors.csv xstest/xstest_prompts.csv
+
+{ advbench_prompts && xstest_prompts; } >"$tmp/prompts.jsonl" || fail "building prompts failed"
+key="sk-srkit-test-$$-secret"
+export SR_TEST_KEY="$key" OPENAI_API_KEY="$key"
+start_server --require-key SR_TEST_KEY
+
+sr-synth --endpoint "$endpoint" --model test-model -n 3 --seed 7 --temperature 0.7 \
+	--max-tokens 4000 --cache "$tmp/cache.jsonl" --stats "$tmp/stats.json" -v \
+	"$tmp/prompts.jsonl" >"$tmp/out.jsonl" 2>"$tmp/err"
+status=$?
+[ $status -eq 0 ] || { cat "$tmp/err" >&2; fail "exit status $status"; }
+check_samples "$tmp/prompts.jsonl" "$tmp/out.jsonl" 3
+[ "$(server_requests)" -eq 970 ] || fail "$(server_requests) requests, expected one per prompt"
+[ "$(server_requests '"n":3,"choices":3')" -eq 970 ] || fail "requests did not use n=3"
+[ "$(server_requests '"auth":true')" -eq 970 ] || fail "the key was not sent"
+[ "$(stat_value "$tmp/stats.json" records_out)" -eq 2910 ] || fail "records_out"
+[ "$(stat_value "$tmp/stats.json" requests)" -eq 970 ] || fail "stats requests"
+
+port=$(cat "$tmp/port")
+$PY - "$tmp/out.jsonl" "$port" <<'PYEOF' || fail "content check"
+import json, sys
+port = sys.argv[2]
+seen_seeds = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(line)
+    t = r["teacher"]
+    assert t["model"] == "test-model", t
+    assert t["endpoint"] == "127.0.0.1:" + port, t
+    assert t["params"] == {"temperature": 0.7, "max_tokens": 4000}, t
+    assert isinstance(t["seed"], int) and t["finish_reason"] == "stop", t
+    assert t["usage"]["shared_by"] == 3 and t["usage"]["completion_tokens"] > 0, t
+    assert isinstance(t["latency_ms"], int), t
+    seen_seeds.setdefault(r["id"], set()).add(t["seed"])
+    assert "format" not in r, r.get("format")
+    assert r["completion"].startswith("<think>\n"), r["id"]
+    assert r["reasoning"] and r["answer"], r["id"]
+    assert "</think>" not in r["answer"] and "<think>" not in r["reasoning"], r["id"]
+    refused = r["answer"].startswith("I'm sorry")
+    assert refused == (r["label"] == "harmful"), (r["id"], r["label"], r["answer"][:40])
+# One request per prompt: its three samples share the seed sent with n=3.
+assert all(len(s) == 1 for s in seen_seeds.values())
+PYEOF
+
+# Never the key: not in the output, the cache, stderr or the stats.
+for f in out.jsonl cache.jsonl err stats.json; do
+	if grep -q -- "$key" "$tmp/$f"; then fail "the API key appears in $f"; fi
+done
+
+# A rerun is served from the cache: same bytes, no request sent.
+before=$(server_requests)
+sr-synth --endpoint "$endpoint" --model test-model -n 3 --seed 7 --temperature 0.7 \
+	--max-tokens 4000 --cache "$tmp/cache.jsonl" --stats "$tmp/stats2.json" \
+	"$tmp/prompts.jsonl" >"$tmp/out2.jsonl" 2>"$tmp/err2" || fail "rerun failed"
+cmp -s "$tmp/out.jsonl" "$tmp/out2.jsonl" || fail "rerun from the cache differs"
+[ "$(server_requests)" -eq "$before" ] || fail "rerun sent requests"
+[ "$(stat_value "$tmp/stats2.json" cache_hits)" -eq 2910 ] || fail "cache_hits"
+
+# --no-n: one request per sample, each with its own seed.
+head -n 40 "$tmp/prompts.jsonl" >"$tmp/few.jsonl"
+before=$(server_requests)
+SR_ENDPOINT="$endpoint" SR_MODEL=test-model sr-synth -q --no-n -n 2 --seed 7 --no-cache \
+	"$tmp/few.jsonl" >"$tmp/non.jsonl" || fail "--no-n run failed"
+check_samples "$tmp/few.jsonl" "$tmp/non.jsonl" 2
+[ $(($(server_requests) - before)) -eq 80 ] || fail "--no-n did not send one request per sample"
+[ "$(server_requests '"n":1,')" -eq 80 ] || fail "--no-n still sent n"
+
+# Through sr-filter, when it is built: most samples are kept.
+if command -v sr-filter >/dev/null 2>&1; then
+	sr-filter --rejects "$tmp/rejects.jsonl" "$tmp/out.jsonl" >"$tmp/kept.jsonl" 2>"$tmp/ferr" ||
+		{ cat "$tmp/ferr" >&2; fail "sr-filter failed"; }
+	kept=$(wc -l <"$tmp/kept.jsonl")
+	[ "$kept" -ge 2600 ] || fail "sr-filter kept only $kept of 2910 samples"
+fi
+echo "ok: sr-synth against the test endpoint"

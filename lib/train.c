@@ -425,8 +425,10 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
 {
 	if (b >= (uint64_t)1 << 30)
 		snprintf(buf, cap, "%.2f GiB", b / 1073741824.0);
-	else
+	else if (b >= (uint64_t)1 << 20)
 		snprintf(buf, cap, "%.1f MiB", b / 1048576.0);
+	else
+		snprintf(buf, cap, "%.1f KiB", b / 1024.0);
 }
 
 static int save_checkpoint(struct sr_trainer *tr, struct sr_error *err);

@@ -185,7 +185,8 @@ void sr_train_human_bytes(uint64_t b, char *buf, size_t cap)
 		snprintf(buf, cap, "%.1f KiB", b / 1024.0);
 }
 
-static void print_plan(const struct sr_train_plan *p, const struct sr_train_options *o)
+static void print_plan(const struct sr_train_plan *p, const struct sr_train_options *o,
+                       int starting)
 {
 	char total[32], params[32], grads[32], optim[32], acts[32], data[32], limit[32];
 
@@ -204,9 +205,9 @@ static void print_plan(const struct sr_train_plan *p, const struct sr_train_opti
 	              "%ld truncated to %d tokens, %ld without assistant tokens skipped",
 	              p->train_docs, p->val_docs, p->rows_per_epoch, p->truncated, o->seq_len + 1,
 	              p->no_loss);
-	if (p->start_step)
+	if (starting && p->start_step)
 		sr_msg_notice("resuming at step %ld of %ld", p->start_step, p->total_steps);
-	else
+	else if (starting)
 		sr_msg_notice("training for %ld steps", p->total_steps);
 }
 
@@ -266,12 +267,12 @@ static int cmd_train(int argc, char **argv)
 
 	rc = sr_trainer_new(&o, &plan, &tr, &err);
 	if (rc == SR_ENOMEM && plan.bytes_total)
-		print_plan(&plan, &o);
+		print_plan(&plan, &o, 0);
 	if (rc) {
 		sr_msg_report(&err);
 		return sr_exit_status(rc);
 	}
-	print_plan(&plan, &o);
+	print_plan(&plan, &o, 1);
 	tty = !quiet && isatty(STDERR_FILENO);
 	rc = sr_trainer_run(tr, quiet ? NULL : show_progress, &tty, &last, &err);
 	sr_trainer_free(tr);

@@ -302,6 +302,11 @@ int sr_tokenize_cmd(int argc, char **argv)
 done:
 	if (rc == SR_EPIPE)
 		rc = 0;
+	if (rc < 0 && output && !o.output) {
+		/* Standard output keeps the lines before the error, as a filter should. */
+		struct sr_error ignored = { 0 };
+		sr_output_flush(output, &ignored);
+	}
 	if (rc < 0)
 		sr_msg_report(&err);
 	sr_output_free(output);

@@ -1,9 +1,14 @@
 // Reference side of the tokenizer comparison, run by tokenizer-reference.sh.
 //
-//   node tokenizer-ref.mjs PREFIX encode llama3|qwen3 [--special] < strings.jsonl
+//   node tokenizer-ref.mjs PREFIX encode llama3|qwen3|DIR [--special] < strings.jsonl
 //       encodes each line (a JSON string) with @lenml/tokenizers, a port of
 //       Hugging Face's tokenizers to JavaScript, and writes a JSON array of
-//       ids per line
+//       ids per line; DIR is a directory with tokenizer.json and
+//       tokenizer_config.json
+//   node tokenizer-ref.mjs PREFIX same-strings A B [--nfc]
+//       compares two files of JSON strings line by line (after NFC
+//       normalization of A's strings with --nfc), printing the first
+//       difference and exiting 1 when they differ
 //   node tokenizer-ref.mjs PREFIX models
 //       prints the directory of each package's tokenizer.json, one per line
 //   node tokenizer-ref.mjs PREFIX extract [EVERY] DATADIR...
@@ -88,8 +93,12 @@ function extract(every, dirs) {
 
 function load(name) {
   const pkg = packages[name];
-  if (!pkg) throw new Error(`unknown tokenizer '${name}' (expected llama3 or qwen3)`);
-  return require(pkg).fromPreTrained();
+  if (pkg) return require(pkg).fromPreTrained();
+  const { TokenizerLoader } = require("@lenml/tokenizers");
+  return TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(readFileSync(join(name, "tokenizer.json"), "utf8")),
+    tokenizerConfig: JSON.parse(readFileSync(join(name, "tokenizer_config.json"), "utf8")),
+  });
 }
 
 if (mode === "encode") {
@@ -98,6 +107,22 @@ if (mode === "encode") {
   const out = readLines().map((line) =>
     JSON.stringify(tokenizer.encode(JSON.parse(line), { add_special_tokens: special })));
   process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+} else if (mode === "same-strings") {
+  const nfc = rest.includes("--nfc");
+  const lines = (path) => readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
+  const a = lines(rest[0]), b = lines(rest[1]);
+  if (a.length !== b.length) {
+    console.error(`${rest[0]} has ${a.length} lines, ${rest[1]} has ${b.length}`);
+    process.exit(1);
+  }
+  for (let i = 0; i < a.length; i++) {
+    let x = JSON.parse(a[i]);
+    if (nfc) x = x.normalize("NFC");
+    if (x !== JSON.parse(b[i])) {
+      console.error(`line ${i + 1}: expected ${JSON.stringify(x)}, got ${b[i]}`);
+      process.exit(1);
+    }
+  }
 } else if (mode === "models") {
   for (const name of Object.keys(packages))
     console.log(`${name} ${dirname(require.resolve(`${packages[name]}/models/tokenizer.json`))}`);
@@ -105,6 +130,6 @@ if (mode === "encode") {
   const every = /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 1;
   extract(every, rest);
 } else {
-  console.error("usage: node tokenizer-ref.mjs PREFIX encode|models|extract ...");
+  console.error("usage: node tokenizer-ref.mjs PREFIX encode|same-strings|models|extract ...");
   process.exit(2);
 }

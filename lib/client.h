@@ -192,6 +192,10 @@ void sr_client_free(struct sr_client *c);
  * from sr_client_run. Returns 0, or SR_EUSAGE (bad body or n) or SR_ENOMEM. */
 int sr_client_submit(struct sr_client *c, json_t *body, int n,
                      sr_client_done_fn done, void *user, struct sr_error *err);
+/* The same, with a name for the request (such as the record id, copied)
+ * that log messages about it carry. */
+int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, int n,
+                           sr_client_done_fn done, void *user, struct sr_error *err);
 
 /* Make progress: start transfers, wait up to timeout_ms for network
  * activity or the next retry, handle finished transfers and run callbacks.

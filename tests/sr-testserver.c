@@ -120,7 +120,7 @@ struct stream {
 static void log_request(long seq, const char *path, const char *fault, long n, int choices,
                         unsigned status, int auth_ok)
 {
-	if (!log_file)
+	if (!log_file || !fault)
 		return;
 	pthread_mutex_lock(&lock);
 	fprintf(log_file,
@@ -508,8 +508,12 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 	}
 	if (opt.latency_ms > 0)
 		usleep((useconds_t)opt.latency_ms * 1000);
-	if (kind == FAULT_STALL)
+	if (kind == FAULT_STALL) {
+		/* Logged now: the client has usually given up before the stall ends. */
+		log_request(seq, "/v1/chat/completions", fault_name, 0, 0, 0, auth_ok);
 		sleep((unsigned)opt.stall_s);
+		fault_name = NULL;  /* already logged */
+	}
 	if (kind == FAULT_DROP) {
 		log_request(seq, "/v1/chat/completions", fault_name, 0, 0, 0, auth_ok);
 		return MHD_NO;

@@ -13,6 +13,7 @@ cleanup()
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap stop_server EXIT
 
 fail()
 {
@@ -79,15 +80,17 @@ xstest_prompts()
 		sr-guide
 }
 
-# Drop teacher.latency_ms, which differs between live runs, and print the
-# records compactly, so that two runs can be compared with cmp.
-strip_latency()
+# Drop teacher.latency_ms and teacher.endpoint, which differ between live
+# runs against servers on different ports, and print the records
+# compactly, so that two runs can be compared with cmp.
+comparable()
 {
 	$PY -c '
 import json, sys
 for line in open(sys.argv[1], encoding="utf-8"):
     r = json.loads(line)
     r.get("teacher", {}).pop("latency_ms", None)
+    r.get("teacher", {}).pop("endpoint", None)
     print(json.dumps(r, ensure_ascii=False, separators=(",", ":")))
 ' "$1"
 }

@@ -35,6 +35,7 @@ enum {
 	OPT_TPM,
 	OPT_TIMEOUT,
 	OPT_MAX_RETRIES,
+	OPT_RETRY_DELAY,
 	OPT_NO_N,
 	OPT_CACHE,
 	OPT_NO_CACHE,
@@ -59,6 +60,7 @@ static const struct option long_options[] = {
 	{"tpm", required_argument, NULL, OPT_TPM},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"max-retries", required_argument, NULL, OPT_MAX_RETRIES},
+	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
 	{"no-n", no_argument, NULL, OPT_NO_N},
 	{"cache", required_argument, NULL, OPT_CACHE},
 	{"no-cache", no_argument, NULL, OPT_NO_CACHE},
@@ -98,6 +100,8 @@ static void usage(void)
 	       "      --tpm N             tokens per minute (default unlimited)\n"
 	       "      --timeout SECONDS   limit for one attempt (default 600)\n"
 	       "      --max-retries N     retries after the first attempt (default 8)\n"
+	       "      --retry-delay SECONDS  first backoff, doubled per retry up to 60 s\n"
+	       "                          (default 1; a Retry-After header wins)\n"
 	       "      --cache FILE        response cache (default: one file per endpoint and\n"
 	       "                          model under $XDG_CACHE_HOME/srkit)\n"
 	       "      --no-cache          keep no cache (a rerun sends everything again)\n"
@@ -215,6 +219,10 @@ static int parse_options(int argc, char **argv, struct sr_run *run, struct opts 
 			if (sr_parse_int(optarg, 0, 1000, &v) < 0)
 				return sr_msg_usage("invalid --max-retries '%s' (expected 0 to 1000)", optarg);
 			o->cfg.max_retries = (int)v;
+			break;
+		case OPT_RETRY_DELAY:
+			if (parse_number("retry-delay", optarg, 0, 3600, &o->cfg.backoff_base) < 0)
+				return SR_EXIT_USAGE;
 			break;
 		case OPT_NO_N:
 			o->cfg.use_n = 0;
@@ -620,7 +628,8 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 	s->line[rec->len] = '\0';
 	s->len = rec->len;
 	s->seed = seed;
-	rc = sr_client_submit(sy->client, body, sy->o->samples, on_done, s, err);
+	const char *id = sr_record_get_str(rec, "id", NULL);
+	rc = sr_client_submit_named(sy->client, id ? id : "?", body, sy->o->samples, on_done, s, err);
 	json_decref(body);
 	if (rc < 0) {
 		slot_release(s);

@@ -1,0 +1,70 @@
+#!/bin/sh
+# sr-synth under each fault of the test endpoint: no sample lost or
+# duplicated, retries made and counted, and (for faults that are retried)
+# the same samples as a run without faults.
+. "${SR_SRCDIR:-.}/tests/synth-common.sh"
+need_data advbench/harmful_behaviors.csv xstest/xstest_prompts.csv
+
+{ advbench_prompts | head -n 30 && xstest_prompts | head -n 30; } >"$tmp/prompts.jsonl" ||
+	fail "building prompts failed"
+
+# run_synth NAME [sr-synth options...]: output in $tmp/NAME.jsonl, stats in $tmp/NAME.stats.
+run_synth()
+{
+	name=$1
+	shift
+	sr-synth --endpoint "$endpoint" --model test-model -n 2 --seed 3 --concurrency 6 \
+		--cache "$tmp/$name.cache" --stats "$tmp/$name.stats" --timeout 1 --max-retries 6 --retry-delay 0.05 "$@" \
+		"$tmp/prompts.jsonl" >"$tmp/$name.jsonl" 2>"$tmp/$name.err"
+}
+
+start_server
+run_synth clean || fail "clean run failed"
+check_samples "$tmp/prompts.jsonl" "$tmp/clean.jsonl" 2
+comparable "$tmp/clean.jsonl" >"$tmp/clean.cmp"
+
+# Faults that are retried: the samples are the very ones of the clean run.
+for fault in 500:3 503:4 408:5 429:7:2 429date:11:1 drop:4 truncate:3 nonjson:3 badshape:4 \
+	stall:9:2; do
+	name=$(echo "$fault" | tr ':' '_')
+	start_server --fault "$fault" --retry-after 1 --stall 3
+	run_synth "$name" || { cat "$tmp/$name.err" >&2; fail "$fault: sr-synth failed"; }
+	check_samples "$tmp/prompts.jsonl" "$tmp/$name.jsonl" 2
+	comparable "$tmp/$name.jsonl" >"$tmp/$name.cmp"
+	cmp -s "$tmp/clean.cmp" "$tmp/$name.cmp" || fail "$fault: samples differ from the clean run"
+	retries=$(stat_value "$tmp/$name.stats" retries)
+	[ "$retries" -gt 0 ] || fail "$fault: no retries counted"
+	injected=$(server_requests "\"fault\":\"${fault%%:*}\"")
+	[ "$injected" -gt 0 ] || fail "$fault: the server injected nothing"
+	requests=$(stat_value "$tmp/$name.stats" requests)
+	# Every injected fault costs one retry (libcurl itself resends once on
+	# a dropped reused connection, which the client does not see).
+	case $fault in
+	drop*) [ "$requests" -le "$(server_requests)" ] || fail "$fault: request count" ;;
+	*) [ "$requests" -eq "$(server_requests)" ] || fail "$fault: $requests requests, server saw $(server_requests)"
+	   [ "$retries" -eq "$injected" ] || fail "$fault: $retries retries for $injected faults" ;;
+	esac
+	case $fault in
+	429*) [ "$(stat_value "$tmp/$name.stats" rate_limited)" -eq "$injected" ] ||
+	      fail "$fault: rate_limited count"
+	      grep -q "concurrency cut" "$tmp/$name.err" || fail "$fault: no slow-down logged" ;;
+	esac
+done
+
+# A slow body within the timeout: no retry, same samples.
+start_server --fault slow:5 --slow-ms 300
+run_synth slow || fail "slow: sr-synth failed"
+comparable "$tmp/slow.jsonl" >"$tmp/slow.cmp"
+cmp -s "$tmp/clean.cmp" "$tmp/slow.cmp" || fail "slow: samples differ"
+[ "$(stat_value "$tmp/slow.stats" retries)" -eq 0 ] || fail "slow: retried"
+
+# Fewer choices than n, and an endpoint ignoring n: the rest is requested.
+for opt in "--fault fewer:2" "--ignore-n"; do
+	start_server $opt
+	run_synth fewer --concurrency 1 || fail "$opt: sr-synth failed"
+	check_samples "$tmp/prompts.jsonl" "$tmp/fewer.jsonl" 2
+	[ "$(server_requests)" -gt 60 ] || fail "$opt: the missing samples were not requested"
+	grep -q "one request per sample from now on" "$tmp/fewer.err" ||
+		fail "$opt: no notice of the switch away from n"
+done
+echo "ok: no sample lost or duplicated under any fault"

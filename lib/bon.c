@@ -1048,6 +1048,20 @@ static int table_header(struct sr_buf *out, json_t *report, const char *what, co
 	return rc ? SR_ENOMEM : 0;
 }
 
+/* Column width: the widest of a cell and the headers WHAT@k. */
+static size_t column_width(json_t *report, const char *what, size_t cell_width)
+{
+	size_t w = cell_width, i;
+	json_t *k;
+	json_array_foreach(json_object_get(report, "k"), i, k) {
+		char h[64];
+		size_t len = (size_t)snprintf(h, sizeof h, "%s@%lld", what, (long long)json_integer_value(k));
+		if (len > w)
+			w = len;
+	}
+	return w;
+}
+
 int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err)
 {
 	static const char *const scopes[][2] = {
@@ -1056,7 +1070,8 @@ int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err
 	json_t *agg = json_object_get(report, "aggregate"), *est = json_object_get(report, "estimator");
 	json_t *label = json_object_get(report, "label");
 	int has_ci = json_integer_value(json_object_get(report, "bootstrap")) > 0;
-	size_t width = has_ci ? 20 : 6;
+	size_t cell_width = has_ci ? 20 : 6;
+	size_t width = column_width(report, "ASR", cell_width);
 	int rc = 0;
 
 	if (!json_is_object(report) || !json_is_string(agg) || !json_is_array(json_object_get(report, "k")))
@@ -1089,6 +1104,7 @@ int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err
 	if (json_is_object(benign)) {
 		const char *name;
 		json_t *g;
+		width = column_width(report, "over-refusal", cell_width);
 		if (sr_buf_puts(out, "\n") < 0 ||
 		    (rc = table_header(out, report, "over-refusal", "compliance", width)) < 0 ||
 		    (rc = table_row(out, "benign", "all", benign, "over_refusal", "compliance", width)) < 0)

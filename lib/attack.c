@@ -1072,7 +1072,12 @@ static const char imperative_verbs[] =
 	"hack|steal|synthesize|manufacture|cheat|evade|bypass|exploit|harass|bully|"
 	"threaten|blackmail|manipulate|trick|lure|smuggle|launder|forge|counterfeit|"
 	"poison|kill|hurt|attack|destroy|disable|sabotage|track|stalk|spy|monitor|"
-	"access|break|crack|infiltrate|impersonate|fake|falsify|argue|claim|justify";
+	"access|break|crack|infiltrate|impersonate|fake|falsify|argue|claim|justify|"
+	"use|release|illustrate|train|conduct|convert|determine|modify|add|educate|depict|"
+	"transform|edit|choose|reply|interfere|think|rewrite|translate|summarize|"
+	"summarise|evaluate|analyze|analyse|predict|calculate|recruit|organize|organise|"
+	"incite|glorify|deny|insult|mock|defame|slander|dox|leak|distribute|install|"
+	"deploy|inject|encrypt|delete|erase|hide|conceal|escape|avoid|commit|perform|carry";
 
 int sr_past_tense_rules(const char *text, size_t len, struct sr_buf *out)
 {
@@ -1093,6 +1098,14 @@ int sr_past_tense_rules(const char *text, size_t len, struct sr_buf *out)
 	                                     "could you|would you|will you|kindly")) > 0) {
 		s += n;
 		len -= n;
+	}
+
+	/* Already about the past: keep the question as it is. */
+	if (starts_with_word(s, len, "how did|how were|how was|what did|what was|what were|"
+	                             "who did|who was|where did|when did|why did|which did")) {
+		if (sr_buf_append(out, s, len) < 0 || sr_buf_puts(out, "?") < 0)
+			return SR_ENOMEM;
+		return 0;
 	}
 
 	n = starts_with_word(s, len, "how to");
@@ -1120,11 +1133,22 @@ int sr_past_tense_rules(const char *text, size_t len, struct sr_buf *out)
 		{"where can I|where do I|where could I|where would I|where should I|where can one|"
 		 "where can you|where do people", "Where did people "},
 		{"when can I|when do I|when should I", "When did people "},
-		{"why do|why does|why should", "Why did "},
+		{"why do|why does|why should|why would", "Why did "},
+		{"why is", "Why was "}, {"why are", "Why were "},
+		{"why can't|why cannot", "Why couldn't "}, {"why can", "Why could "},
+		{"what would be", "What was "},
+		{"what do|what does|what can|what could|what should|what would", "What did "},
+		{"ways|ideas|tips|methods|steps|strategies|techniques", NULL},
 	};
 	for (size_t k = 0; k < sizeof question_openers / sizeof question_openers[0]; k++) {
 		if ((n = starts_with_word(s, len, question_openers[k].from)) == 0)
 			continue;
+		if (!question_openers[k].to) {
+			/* "Ways to X": "What were ways to X in the past?" */
+			if (sr_buf_puts(out, "What were ") < 0)
+				return SR_ENOMEM;
+			return finish_question(s, len, out);
+		}
 		if (sr_buf_puts(out, question_openers[k].to) < 0)
 			return SR_ENOMEM;
 		return finish_question(s + n, len - n, out);
@@ -1151,14 +1175,21 @@ int sr_past_tense_rules(const char *text, size_t len, struct sr_buf *out)
 			return finish_question(w, len - (size_t)(w - s), out);
 		}
 	}
-	/* Any other imperative: "Write X" becomes "How did people write X". */
-	if (starts_with_word(s, len, imperative_verbs) > 0) {
+	/* Any other imperative: "Write X" becomes "How did people write X",
+	 * unless it is said to the reader ("Kill yourself"). */
+	n = starts_with_word(s, len, imperative_verbs);
+	/* An adverb first: "Slightly modify ...". */
+	size_t adverb = strcspn(s, " ");
+	if (n == 0 && adverb > 3 && adverb < len && strncasecmp(s + adverb - 2, "ly", 2) == 0 &&
+	    starts_with_word(s + adverb + 1, len - adverb - 1, imperative_verbs) > 0)
+		n = adverb + 1;
+	if (n > 0 && !(len - n >= 3 && strncasecmp(s + n, "you", 3) == 0)) {
 		if (sr_buf_puts(out, "How did people ") < 0)
 			return SR_ENOMEM;
 		return finish_question(s, len, out);
 	}
-	/* A statement: ask what it meant when people said it. */
-	if (sr_buf_puts(out, "In the past, what did people mean when they said \"") < 0 ||
+	/* Anything else, statements included: ask how it was gone about. */
+	if (sr_buf_puts(out, "In the past, how did people go about this: \"") < 0 ||
 	    sr_buf_append(out, s, len) < 0 || sr_buf_puts(out, "\"?") < 0)
 		return SR_ENOMEM;
 	return 0;

@@ -50,8 +50,9 @@ static int names_grow_slots(struct names *t)
 	return 0;
 }
 
-/* Find s; when absent and add is set, copy it in. *out is its index, or
- * NONE when absent and not added. *added tells whether it was new. */
+/* Find s, and copy it in when it is absent and add is set. *out is its
+ * index, or NONE when it is absent and not added. *added is 1 when it was
+ * new. */
 static int names_find(struct names *t, const char *s, int add, uint32_t *out, int *added)
 {
 	*out = NONE;
@@ -497,7 +498,7 @@ static uint32_t seen_prefix(const struct prompt *p)
 enum { V_OK, V_TOO_FEW, V_INCOMPLETE };
 
 /* The value at each k for one prompt: attack success for harmful prompts,
- * over-refusal (all k refuse) for benign ones. state[j] says whether the
+ * over-refusal (all k refuse) for benign ones. state[j] records whether the
  * value counts (V_OK), is missing (V_TOO_FEW) or counts as 0 although the
  * samples do not settle it (V_INCOMPLETE). */
 static void prompt_values(const struct sr_bon *b, const struct prompt *p, const uint64_t *ks,

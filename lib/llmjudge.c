@@ -32,7 +32,13 @@ static const char *const variables[] = { "query", "attacked_query", "response", 
 
 static const char *variable_value(const struct sr_llmjudge_input *in, size_t v)
 {
-	const char *s = v == 0 ? in->query : v == 1 ? in->attacked_query : v == 2 ? in->response : in->category;
+	const char *s;
+	switch (v) {
+	case 0: s = in->query; break;
+	case 1: s = in->attacked_query; break;
+	case 2: s = in->response; break;
+	default: s = in->category; break;
+	}
 	return s ? s : "";
 }
 

@@ -16,8 +16,8 @@
  * record's base_query when the query was attacked), {{attacked_query}} the
  * query as the model saw it, {{response}} what the judge is shown, and
  * {{category}} the record's category (empty when absent). The verdict
- * pattern's first capture group, compared without case when "caseless" is
- * set, must equal one of the "unsafe" or "safe" values; anything else is
+ * pattern's first capture group must equal one of the "unsafe" or "safe"
+ * values, compared without case when "caseless" is set. Anything else is
  * unparseable output. Category matches are searched after the verdict,
  * their first capture group mapped through "names" (kept as is when not
  * listed).
@@ -42,7 +42,7 @@ int sr_llmjudge_load(const char *name_or_path, struct sr_llmjudge **out, struct 
 void sr_llmjudge_free(struct sr_llmjudge *j);
 const char *sr_llmjudge_name(const struct sr_llmjudge *j);
 
-/* What one judgement is about. Strings are borrowed; NULL reads as empty. */
+/* The texts of one judgement. Strings are borrowed; NULL reads as empty. */
 struct sr_llmjudge_input {
 	const char *query;          /* the original request */
 	const char *attacked_query; /* the query the model saw */

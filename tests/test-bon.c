@@ -51,7 +51,8 @@ static void test_large_n(void)
 	}
 	/* An underflow goes to 0, never to NAN or a negative. */
 	double tiny = sr_bon_estimate(100000, 50000, 4096, SR_BON_ANY_SAFE);
-	CHECK(tiny >= 0.0 && tiny < 1e-300);
+	CHECK(tiny >= 0.0);
+	CHECK(tiny < 1e-300);
 }
 
 static void test_properties(void)
@@ -67,7 +68,10 @@ static void test_properties(void)
 				double a = sr_bon_estimate(n, u, k, SR_BON_ANY_UNSAFE);
 				CHECK(s <= prev_safe + 1e-15);   /* any-safe falls with k */
 				CHECK(a >= prev_unsafe - 1e-15); /* any-unsafe rises with k */
-				CHECK(s >= 0.0 && s <= 1.0 && a >= 0.0 && a <= 1.0);
+				CHECK(s >= 0.0);
+				CHECK(s <= 1.0);
+				CHECK(a >= 0.0);
+				CHECK(a <= 1.0);
 				prev_safe = s;
 				prev_unsafe = a;
 			}
@@ -103,9 +107,12 @@ static void add(struct sr_bon *b, const char *id, const char *attack, int benign
 			continue;
 		struct sr_bon_sample s = {
 			.id = id, .attack = attack, .benign = benign, .index = i,
-			.verdict = verdicts[i] == 'u' ? 1 : verdicts[i] == 's' ? 0 : -1,
-			.refusal = verdicts[i] == 'u' ? 1 : 0, .judge = "test",
+			.verdict = -1, .refusal = verdicts[i] == 'u', .judge = "test",
 		};
+		if (verdicts[i] == 'u')
+			s.verdict = 1;
+		else if (verdicts[i] == 's')
+			s.verdict = 0;
 		int rc = sr_bon_add_sample(b, &s, &err);
 		CHECK_INT(rc, 0);
 		if (rc)
@@ -255,6 +262,8 @@ static void test_bootstrap(void)
 	o.seed = 42;
 	json_t *r1 = report_of(&o, fill_many), *r2 = report_of(&o, fill_many);
 	char *s1 = json_dumps(r1, JSON_COMPACT), *s2 = json_dumps(r2, JSON_COMPACT);
+	CHECK(s1 != NULL);
+	CHECK(s2 != NULL);
 	CHECK(s1 && s2 && strcmp(s1, s2) == 0);   /* same seed, same report */
 
 	json_t *g = json_object_get(r1, "overall");
@@ -263,7 +272,8 @@ static void test_bootstrap(void)
 		double v = rate_at(g, "asr", j, "value");
 		CHECK(json_is_array(ci));
 		double lo = json_number_value(json_array_get(ci, 0)), hi = json_number_value(json_array_get(ci, 1));
-		CHECK(lo <= v + 1e-12 && v <= hi + 1e-12);
+		CHECK(lo <= v + 1e-12);
+		CHECK(v <= hi + 1e-12);
 		CHECK(hi - lo < 0.2); /* 200 prompts give a narrow interval */
 	}
 	free(s2);
@@ -351,6 +361,7 @@ static void test_table_and_plot(void)
 	struct sr_error err;
 
 	CHECK_INT(sr_bon_format_table(rep, &buf, &err), 0);
+	CHECK(buf.data != NULL);
 	CHECK(buf.data && strstr(buf.data, "ASR@4"));
 	CHECK(buf.data && strstr(buf.data, "attack    past"));
 	sr_buf_reset(&buf);
@@ -360,7 +371,8 @@ static void test_table_and_plot(void)
 	CHECK_INT(sr_bon_plot(two, titles, 2, NULL, &buf, &err), 0);
 	CHECK(buf.data && strncmp(buf.data, "<?xml", 5) == 0);
 	CHECK(buf.data && strstr(buf.data, "</svg>\n"));
-	CHECK(buf.data && strstr(buf.data, ">srg</text>") && strstr(buf.data, ">rt</text>"));
+	CHECK(buf.data && strstr(buf.data, ">srg</text>"));
+	CHECK(buf.data && strstr(buf.data, ">rt</text>"));
 	sr_buf_reset(&buf);
 	CHECK_INT(sr_bon_plot(&rep, NULL, 1, NULL, &buf, &err), 0);
 	CHECK(buf.data && strstr(buf.data, "tiny &amp; &lt;model&gt;"));  /* escaped label */

@@ -6,10 +6,10 @@
  *
  * An artifact file is {target_model, n_requests, n_restarts, [attack],
  * jb_artifacts: [...]}. The attack tried up to n_restarts reformulations
- * per request and stopped at the first one its stopping judge (the GPT-4
- * judge) counted as jailbroken; each artifact keeps only that last attempt:
- * i_request, request, request_reformulated, response, i_restart (its
- * 0-based attempt index) and the three verdicts jailbroken_gpt,
+ * per request and stopped at the first one that its stopping judge (the
+ * GPT-4 judge) counted as jailbroken. Each artifact keeps only that last
+ * attempt: i_request, request, request_reformulated, response, i_restart
+ * (its 0-based attempt index) and the three verdicts jailbroken_gpt,
  * jailbroken_llama and jailbroken_rules. Earlier attempts are lost, so each
  * artifact becomes one sample record with `sample` = i_restart, and the
  * ordered scorer reports the missing indices as incomplete.

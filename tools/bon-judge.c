@@ -173,8 +173,8 @@ int bon_judge_close(struct bon_judge *j, int rc, struct sr_error *err)
 	return rc;
 }
 
-/* What the judge reads from one record: the original request, the query
- * the model saw, the text to judge, and the label and category. */
+/* The judge's input from one record: the original request, the query the
+ * model saw, the text to judge, and the label and category. */
 struct item {
 	struct sr_record rec;
 	const char *request, *query, *category;
@@ -194,7 +194,7 @@ static int field_error(struct sr_error *err, const char *field, const char *msg)
 	return SR_EDATA;
 }
 
-/* The text the judge sees: the answer alone (the record's `answer`, or the
+/* Set the text the judge is shown: the answer alone (the record's `answer`, or the
  * part of `response` after the close tag), or the whole response. */
 static int item_text(const struct bon_judge_config *jc, struct item *it, struct sr_error *err)
 {

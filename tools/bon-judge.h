@@ -19,7 +19,7 @@ struct bon_judge_config {
 	const char *judge;          /* "builtin", a judge name or a judge file */
 	struct sr_client_config client;
 	int parse_retries;          /* further requests after unparseable output */
-	int sees_reasoning;         /* 1: the judge sees reasoning and answer */
+	int sees_reasoning;         /* 1: the judge is shown reasoning and answer */
 	const char *failed_path;    /* records whose judge request failed */
 	size_t batch;               /* records judged together */
 	const char *open, *close;   /* reasoning tags for splitting `response` */

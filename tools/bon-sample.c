@@ -3,10 +3,10 @@
  * greedy one) from a model directory, through the trainer's generation
  * code, or from an OpenAI-compatible endpoint, through the client.
  *
- * Each input record (a prompt: `id`, `query`, ...) gives n output records,
- * the input's members followed by `sample` (0..n-1), `response`, and, when
- * the response contains the reasoning close tag, `reasoning` and `answer`;
- * `sampler` records how it was sampled. The greedy sample, with --greedy,
+ * Each input record (a prompt: `id`, `query`, ...) gives n output records:
+ * the input's members followed by `sample` (0..n-1) and `response`. When
+ * the response contains the reasoning close tag, `reasoning` and `answer`
+ * follow, and `sampler` records how the sample was drawn. The greedy sample, with --greedy,
  * has `greedy`: true in place of `sample`.
  */
 #include <getopt.h>

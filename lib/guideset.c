@@ -9,7 +9,8 @@
 #include "util.h"
 #include "io.h"
 
-/* A guideline set is a small hand-written file; anything bigger is a mistake. */
+/* A guideline set is a small hand-written file, so a bigger file is
+ * rejected as a mistake. */
 #define GUIDESET_MAX_BYTES ((size_t)16 << 20)
 
 static int is_path(const char *s)

@@ -3,8 +3,8 @@
  *
  * An importer reads CSV (RFC 4180, through libcsv), TSV, a JSON document
  * holding an array of objects, JSON Lines, or plain text with one query per
- * line, and builds one query record per data row: id, source, label,
- * category, query, reference, any fields mapped with --map, and meta (the
+ * line. It builds one query record per data row: id, source, label,
+ * category, query, reference, the fields mapped with --map, and meta (the
  * unmapped columns). Values of JSON inputs are copied byte for byte; the
  * whitespace of multi-line JSON documents is removed outside strings.
  *
@@ -72,13 +72,13 @@ struct sr_import_options {
 	const char *records_pointer;    /* JSON: pointer to the array, e.g. "/items" */
 	int no_header;                  /* CSV/TSV: the first row is data */
 	int no_meta;                    /* leave unmapped columns out */
-	size_t max_bytes;               /* longest line, row or JSON document */
+	size_t max_bytes;               /* maximum size of a line, row or JSON document */
 };
 
-/* The caller's sink. emit gets one record as a JSON line ending in '\n';
- * bad gets a row that could not be imported, its raw text and err (file,
- * line, field, message); both return 0 to continue or a negative code to
- * stop the import with it. */
+/* The caller's sink. emit receives one record as a JSON line ending in
+ * '\n'. bad receives the raw text of a row that could not be imported, with
+ * err naming file, line, field and message. Both return 0 to continue or a
+ * negative code that stops the import. */
 struct sr_import_sink {
 	void *ctx;
 	int (*emit)(void *ctx, const char *line, size_t len, struct sr_error *err);

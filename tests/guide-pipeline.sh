@@ -64,7 +64,7 @@ else
 	fail=1
 fi
 
-# Ablations change the ids and the system prompt, and nothing else of the record.
+# Ablations and the refusal-only variant change the ids and the prompt.
 sr-guide --except decode,reflect "$tmp/xstest.jsonl" >"$tmp/except.jsonl" &&
 	sr-guide --only intent,helpfulness "$tmp/xstest.jsonl" >"$tmp/only.jsonl" &&
 	sr-guide --refusal-only "$tmp/xstest.jsonl" >"$tmp/rt.jsonl" || { echo "FAIL: ablation runs failed"; fail=1; }

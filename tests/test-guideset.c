@@ -25,7 +25,8 @@ static const char *write_set(const char *name, const char *text)
 	return path;
 }
 
-/* A small valid set; %s slots change one part for the error cases. */
+/* A small valid set. The macro arguments change one part of it for the
+ * error cases: the name, the tags, the second id and its pattern. */
 #define MINI_SET(name, tags, g2id, pattern) \
 	"{\"name\": \"" name "\", \"version\": \"2.0.0\", " \
 	"\"tags\": " tags ", " \
@@ -64,7 +65,8 @@ static void test_load_default(void)
 		const struct sr_guideline *g = sr_guideset_find(gs, required[i]);
 		CHECK(g != NULL);
 		if (g) {
-			CHECK(g->for_harmful && g->for_benign);
+			CHECK(g->for_harmful);
+			CHECK(g->for_benign);
 			CHECK(json_array_size(g->coverage) >= 3);
 		}
 	}
@@ -102,8 +104,10 @@ static void test_load_errors(void)
 	CHECK_INT(sr_guideset_load(p, &gs, &err), 0);
 	if (gs) {
 		CHECK_INT(gs->n, 2);
-		CHECK(gs->g[0].for_harmful && !gs->g[0].for_benign);
-		CHECK(gs->g[1].for_harmful && gs->g[1].for_benign);
+		CHECK(gs->g[0].for_harmful);
+		CHECK(!gs->g[0].for_benign);
+		CHECK(gs->g[1].for_harmful);
+		CHECK(gs->g[1].for_benign);
 	}
 	sr_guideset_free(gs);
 	gs = NULL;
@@ -181,7 +185,8 @@ static void test_cache(void)
 	CHECK(c != NULL);
 	CHECK_INT(sr_guideset_cache_get(c, g, &a, &err), 0);
 	CHECK_INT(sr_guideset_cache_get(c, g, &b, &err), 0);
-	CHECK(a != NULL && a == b);  /* loaded once */
+	CHECK(a != NULL);
+	CHECK(a == b);  /* loaded once */
 	CHECK_INT(sr_guideset_cache_get(c, old, &b, &err), SR_EDATA);
 	CHECK(b == NULL);
 	CHECK_INT(sr_guideset_cache_get(c, mini, &b, &err), SR_ENOTFOUND);
@@ -293,7 +298,7 @@ static void test_default_consistent(void)
 		}
 		free(reasoning);
 	}
-	/* A reasoning that only says "ok" covers nothing: the patterns are not trivial. */
+	/* The reasoning "ok" covers no guideline: the patterns are not trivial. */
 	for (j = 0; j < gs->n; j++)
 		CHECK(!covered(&gs->g[j], "ok"));
 

@@ -145,7 +145,7 @@ static void test_csv_ragged(void)
 	CHECK(strstr(r.out.data, "\"id\":\"t-4\"") != NULL);
 	result_release(&r);
 
-	/* When the sink says stop, the import stops with its code. */
+	/* When bad() returns an error code, the import stops with that code. */
 	struct sr_importer *imp;
 	struct sr_import_sink sink = {&r, emit, bad};
 	memset(&r, 0, sizeof r);

@@ -286,24 +286,18 @@ static int guide_record(struct guide *g, struct sr_record *rec, struct sr_buf *r
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	struct sr_guideset *gs = NULL;
-	struct sr_schema *schema = NULL;
-	struct guide g = {0};
-	struct sr_record rec;
-	struct sr_buf req = {0};
-	struct sr_run run;
-	struct sr_error err;
-	const char *set = "default", *only = NULL, *except = NULL;
-	int c, rc, list = 0;
-	size_t i;
+struct args {
+	const char *set, *only, *except;
+	int list;
+};
 
-	sr_error_clear(&err);
-	sr_run_init(&run, "sr-guide");
-	g.few_shot = 1;
+/* Parse the command line. Returns -1 to go on, or the exit status to end
+ * with (after --help, --version or a usage error). */
+static int parse_args(int argc, char **argv, struct sr_run *run, struct guide *g, struct args *a)
+{
+	int c;
 	while ((c = getopt_long(argc, argv, "g:o:qvhV", long_options, NULL)) != -1) {
-		int r = sr_run_option(&run, c, optarg);
+		int r = sr_run_option(run, c, optarg);
 		if (r < 0)
 			return SR_EXIT_USAGE;
 		if (r > 0 && c != 'h' && c != 'V')
@@ -316,77 +310,124 @@ int main(int argc, char **argv)
 			sr_print_version("sr-guide");
 			return SR_EXIT_OK;
 		case 'g':
-			set = optarg;
+			a->set = optarg;
 			break;
 		case OPT_ONLY:
-			only = optarg;
+			a->only = optarg;
 			break;
 		case OPT_EXCEPT:
-			except = optarg;
+			a->except = optarg;
 			break;
 		case OPT_REFUSAL_ONLY:
-			g.refusal_only = 1;
+			g->refusal_only = 1;
 			break;
 		case OPT_NO_FEW_SHOT:
-			g.few_shot = 0;
+			g->few_shot = 0;
 			break;
 		case OPT_LIST:
-			list = 1;
+			a->list = 1;
 			break;
 		default:
 			return sr_msg_usage("unknown option");
 		}
 	}
-	if (g.refusal_only && (only || except))
+	if (g->refusal_only && (a->only || a->except))
 		return sr_msg_usage("--refusal-only uses no guidelines, so --only and --except do not apply");
+	return -1;
+}
 
-	if ((rc = sr_guideset_load(set, &gs, &err)) < 0) {
-		sr_msg_report(&err);
-		sr_run_release(&run);
-		return rc == SR_EUSAGE ? SR_EXIT_USAGE : sr_exit_status(rc);
+/* Choose the guidelines by --only and --except. Returns -1 to go on or an
+ * exit status. */
+static int select_guidelines(struct guide *g, const struct args *a)
+{
+	const struct sr_guideset *gs = g->gs;
+	unsigned char *except_mark;
+	size_t i;
+	int rc = 0;
+
+	g->selected = calloc(gs->n ? gs->n : 1, 1);
+	except_mark = calloc(gs->n ? gs->n : 1, 1);
+	if (!g->selected || !except_mark) {
+		free(except_mark);
+		sr_msg_error("out of memory");
+		return SR_EXIT_IO;
 	}
-	if (list) {
-		list_guidelines(gs);
-		sr_guideset_free(gs);
-		sr_run_release(&run);
-		return SR_EXIT_OK;
-	}
-	if (g.refusal_only && !json_object_get(gs->doc, "refusal_only")) {
-		sr_msg_error("guideline set '%s' (%s) has no refusal_only variant", gs->name, gs->path);
-		sr_guideset_free(gs);
-		sr_run_release(&run);
-		return SR_EXIT_DATA;
-	}
-	g.gs = gs;
-	g.selected = calloc(gs->n ? gs->n : 1, 1);
-	unsigned char *except_mark = calloc(gs->n ? gs->n : 1, 1);
-	if (!g.selected || !except_mark)
-		return sr_msg_error("out of memory"), SR_EXIT_IO;
-	if (only) {
-		if (mark_ids(gs, only, g.selected, "--only") < 0)
-			return SR_EXIT_USAGE;
-	} else {
-		memset(g.selected, 1, gs->n);
-	}
-	if (except) {
-		if (mark_ids(gs, except, except_mark, "--except") < 0)
-			return SR_EXIT_USAGE;
+	if (a->only)
+		rc = mark_ids(gs, a->only, g->selected, "--only");
+	else
+		memset(g->selected, 1, gs->n);
+	if (rc == 0 && a->except && (rc = mark_ids(gs, a->except, except_mark, "--except")) == 0) {
 		for (i = 0; i < gs->n; i++)
 			if (except_mark[i])
-				g.selected[i] = 0;
+				g->selected[i] = 0;
 	}
 	free(except_mark);
+	if (rc == SR_ENOMEM) {
+		sr_msg_error("out of memory");
+		return SR_EXIT_IO;
+	}
+	return rc < 0 ? SR_EXIT_USAGE : -1;
+}
 
+/* Load the set and prepare the request parts. Returns -1 to go on or an
+ * exit status. */
+static int prepare(struct guide *g, const struct args *a, struct sr_guideset **gs)
+{
+	struct sr_error err;
+	int rc, status;
+
+	if ((rc = sr_guideset_load(a->set, gs, &err)) < 0) {
+		sr_msg_report(&err);
+		return rc == SR_EUSAGE ? SR_EXIT_USAGE : sr_exit_status(rc);
+	}
+	g->gs = *gs;
+	if (a->list) {
+		list_guidelines(*gs);
+		return SR_EXIT_OK;
+	}
+	if (g->refusal_only && !json_object_get((*gs)->doc, "refusal_only")) {
+		sr_msg_error("guideline set '%s' (%s) has no refusal_only variant", (*gs)->name, (*gs)->path);
+		return SR_EXIT_DATA;
+	}
+	if ((status = select_guidelines(g, a)) >= 0)
+		return status;
+	if (build_prefix(g, 0, &err) < 0 || build_prefix(g, 1, &err) < 0) {
+		sr_msg_report(&err);
+		return SR_EXIT_IO;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sr_guideset *gs = NULL;
+	struct sr_schema *schema = NULL;
+	struct guide g = {0};
+	struct args a = {"default", NULL, NULL, 0};
+	struct sr_record rec;
+	struct sr_buf req = {0};
+	struct sr_run run;
+	struct sr_error err;
+	int rc, status;
+	size_t i;
+
+	sr_error_clear(&err);
 	sr_record_init(&rec);
-	if ((rc = build_prefix(&g, 0, &err)) < 0 || (rc = build_prefix(&g, 1, &err)) < 0 ||
-	    (rc = sr_schema_load_named("query", &schema, &err)) < 0)
+	sr_run_init(&run, "sr-guide");
+	g.few_shot = 1;
+	if ((status = parse_args(argc, argv, &run, &g, &a)) >= 0 ||
+	    (status = prepare(&g, &a, &gs)) >= 0) {
+		sr_run_release(&run);
+		goto cleanup;
+	}
+
+	if ((rc = sr_schema_load_named("query", &schema, &err)) < 0)
 		goto done;
 	run.schema = schema;
 	if ((rc = sr_run_open(&run, argc - optind, argv + optind, &err)) < 0) {
 		if (rc == SR_EUSAGE) {
-			sr_msg_usage("%s", err.message);
+			status = sr_msg_usage("%s", err.message);
 			sr_run_release(&run);
-			rc = SR_EXIT_USAGE;
 			goto cleanup;
 		}
 		goto done;
@@ -400,7 +441,7 @@ int main(int argc, char **argv)
 		rc = 0;
 done:
 	rc = sr_run_finish(&run, rc, &err);
-	rc = sr_run_exit(&run, rc, &err);
+	status = sr_run_exit(&run, rc, &err);
 cleanup:
 	sr_record_release(&rec);
 	sr_buf_release(&req);
@@ -411,5 +452,5 @@ cleanup:
 	free(g.selected);
 	sr_schema_free(schema);
 	sr_guideset_free(gs);
-	return rc;
+	return status;
 }

@@ -100,20 +100,18 @@ static int bad(void *ctx, const char *raw, size_t len, struct sr_error *err)
 	return sr_run_bad_line(c->run, raw, len, err);
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into opt. Returns -1 to go on, or the exit status
+ * to end with (after --help, --version or a usage error). */
+static int parse_args(int argc, char **argv, struct sr_run *run, struct sr_import_options *opt)
 {
 	static struct sr_import_map maps[MAX_MAPS];
 	static struct sr_import_label_map lmap[MAX_MAPS];
-	struct sr_import_options opt = {0};
-	struct sr_importer *imp = NULL;
-	struct sr_run run;
-	struct sr_error err;
-	int c, rc = 0, i;
+	int c;
 
-	sr_error_clear(&err);
-	sr_run_init(&run, "sr-import");
+	opt->maps = maps;
+	opt->label_map = lmap;
 	while ((c = getopt_long(argc, argv, "f:s:l:m:o:qvhV", long_options, NULL)) != -1) {
-		int r = sr_run_option(&run, c, optarg);
+		int r = sr_run_option(run, c, optarg);
 		if (r < 0)
 			return SR_EXIT_USAGE;
 		if (r > 0 && c != 'h' && c != 'V')
@@ -126,56 +124,70 @@ int main(int argc, char **argv)
 			sr_print_version("sr-import");
 			return SR_EXIT_OK;
 		case 'f':
-			if (sr_import_format_parse(optarg, &opt.format) < 0)
+			if (sr_import_format_parse(optarg, &opt->format) < 0)
 				return sr_msg_usage("invalid --format '%s' (expected csv, tsv, json, jsonl "
 				                    "or text)", optarg);
 			break;
 		case 's':
-			opt.source = optarg;
+			opt->source = optarg;
 			break;
 		case 'l':
-			opt.label = optarg;
+			opt->label = optarg;
 			break;
 		case OPT_LABEL_FIELD:
-			opt.label_field = optarg;
+			opt->label_field = optarg;
 			break;
 		case OPT_LABEL_MAP:
-			if (parse_label_map(optarg, lmap, &opt.nlabel_map, MAX_MAPS) != 0)
+			if (parse_label_map(optarg, lmap, &opt->nlabel_map, MAX_MAPS) != 0)
 				return SR_EXIT_USAGE;
 			break;
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || !eq[1])
 				return sr_msg_usage("invalid --map '%s' (expected FIELD=COLUMN)", optarg);
-			if (opt.nmaps == MAX_MAPS)
+			if (opt->nmaps == MAX_MAPS)
 				return sr_msg_usage("too many --map options (at most %d)", MAX_MAPS);
 			*eq = '\0';
-			maps[opt.nmaps].field = optarg;
-			maps[opt.nmaps++].column = eq + 1;
+			maps[opt->nmaps].field = optarg;
+			maps[opt->nmaps++].column = eq + 1;
 			break;
 		}
 		case OPT_CONTEXT:
-			opt.context_column = optarg;
+			opt->context_column = optarg;
 			break;
 		case OPT_RECORDS:
-			opt.records_pointer = optarg;
+			opt->records_pointer = optarg;
 			break;
 		case OPT_NO_HEADER:
-			opt.no_header = 1;
+			opt->no_header = 1;
 			break;
 		case OPT_NO_META:
-			opt.no_meta = 1;
+			opt->no_meta = 1;
 			break;
 		default:
 			return sr_msg_usage("unknown option");
 		}
 	}
-	opt.maps = maps;
-	opt.label_map = lmap;
-	opt.max_bytes = run.max_line;
-	if (opt.nlabel_map && !opt.label_field && opt.label)
+	opt->max_bytes = run->max_line;
+	if (opt->nlabel_map && !opt->label_field && opt->label)
 		return sr_msg_usage("--label-map translates a label column; it cannot be used with --label");
+	return -1;
+}
 
+int main(int argc, char **argv)
+{
+	struct sr_import_options opt = {0};
+	struct sr_importer *imp = NULL;
+	struct sr_run run;
+	struct sr_error err;
+	int rc = 0, i, status;
+
+	sr_error_clear(&err);
+	sr_run_init(&run, "sr-import");
+	if ((status = parse_args(argc, argv, &run, &opt)) >= 0) {
+		sr_run_release(&run);
+		return status;
+	}
 	if ((rc = sr_importer_new(&opt, &imp, &err)) < 0) {
 		sr_run_release(&run);
 		return sr_msg_usage("%s", err.message);

@@ -68,8 +68,11 @@ struct filter {
 	struct keep *keep;
 	struct sr_output *rejects;
 	int annotate;
-	char *buf;                 /* serialised record */
+	char *buf;                 /* serialised kept record */
 	size_t bufcap;
+	char *rbuf;                /* serialised rejected record; apart from buf because
+	                            * --keep-best evicts while buf holds the new record */
+	size_t rbufcap;
 	struct sr_record scratch;  /* for records evicted by --keep-best */
 	/* counts for --stats */
 	uint64_t *rule_failed, *rule_not_applied;
@@ -85,10 +88,10 @@ static int write_reject(struct filter *f, struct sr_record *rec, json_t *failed,
 	}
 	if (sr_record_set(rec, "rejected_by", failed) < 0) /* steals failed */
 		return sr_fail(err, SR_ENOMEM, "out of memory");
-	long n = sr_record_serialize(rec, &f->buf, &f->bufcap);
+	long n = sr_record_serialize(rec, &f->rbuf, &f->rbufcap);
 	if (n < 0)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
-	return sr_output_write(f->rejects, f->buf, (size_t)n, err);
+	return sr_output_write(f->rejects, f->rbuf, (size_t)n, err);
 }
 
 static int keep_emit(void *user, const char *line, size_t len, struct sr_error *err)
@@ -379,6 +382,7 @@ done:
 	free(f.rule_failed);
 	free(f.rule_not_applied);
 	free(f.buf);
+	free(f.rbuf);
 	json_decref(f.labels);
 	json_decref(f.guidelines);
 	json_decref(f.verdicts);

@@ -1514,10 +1514,12 @@ static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error
 	size_t len;
 	int rc;
 
-	while (!L->eof) {
+	for (;;) {
 		if (L->end - L->start > imp->opt.max_bytes)
 			return fail_at(err, SR_ETOOBIG, imp->file, 0, 0, "JSON document larger than the "
 			               "limit of %zu bytes (see --max-line)", imp->opt.max_bytes);
+		if (L->eof)
+			break;
 		if ((rc = lines_fill(L, err)) < 0)
 			return rc;
 	}

@@ -460,6 +460,17 @@ static void test_zstd_and_limits(void)
 	result_release(&r);
 	CHECK_INT(run_import(&o, "big.csv", big, sizeof big, &r, &err), SR_ETOOBIG);
 	result_release(&r);
+	/* A JSON document is read whole, so the cap applies to all of it. */
+	char doc[200];
+	memset(doc, ' ', sizeof doc);
+	memcpy(doc, "[{\"prompt\": \"x\"}", 16);
+	doc[sizeof doc - 1] = ']';
+	CHECK_INT(run_import(&o, "big.json", doc, sizeof doc, &r, &err), SR_ETOOBIG);
+	result_release(&r);
+	o.max_bytes = 200;
+	CHECK_INT(run_import(&o, "fits.json", doc, sizeof doc, &r, &err), 0);
+	CHECK_INT(r.nout, 1);
+	result_release(&r);
 
 	/* The source name comes from the file name without its extensions. */
 	struct sr_import_options nosrc = {.label = "benign"};

@@ -138,11 +138,13 @@ static void log_from_client(void *user, int level, const char *message)
 		sr_msg_debug("%s", message);
 }
 
+/* Parse a number option; -1 after printing the usage error. */
 static int parse_number(const char *name, const char *arg, double min, double max, double *out)
 {
-	if (sr_parse_double(arg, min, max, out) < 0)
-		return sr_msg_usage("invalid --%s '%s' (expected a number from %g to %g)", name, arg,
-		                    min, max);
+	if (sr_parse_double(arg, min, max, out) < 0) {
+		sr_msg_usage("invalid --%s '%s' (expected a number from %g to %g)", name, arg, min, max);
+		return -1;
+	}
 	return 0;
 }
 
@@ -749,9 +751,10 @@ int main(int argc, char **argv)
 	sr_error_clear(&err);
 	sr_client_config_init(&o.cfg);
 	o.cfg.log = log_from_client;
+	/* parse_options: 0 to go on, 1 after --help or --version, else an exit status. */
 	if ((rc = parse_options(argc, argv, &run, &o)) != 0) {
 		sr_run_release(&run);
-		return rc > 0 ? SR_EXIT_OK : rc == SR_EXIT_USAGE ? SR_EXIT_USAGE : sr_exit_status(rc);
+		return rc == 1 ? SR_EXIT_OK : SR_EXIT_USAGE;
 	}
 	if (o.progress < 0)
 		o.progress = isatty(STDERR_FILENO) && sr_msg_verbosity >= 1;

@@ -582,10 +582,14 @@ struct sr_model_acts {
 	float *dgate;  /* (N,F) */
 	float *dup;    /* (N,F) */
 	float *dh;     /* (N,F) */
-	float *drow;   /* (threads,T) attention row scratch */
+	float *dscore; /* (threads,T,T) attention score gradients */
 	double *row_loss; /* (N) cross-entropy per position, 0 where no target */
 	int threads;
 };
+
+/* Loops over fewer elements than this run on one thread: forking and
+ * joining the team would cost more than the work. */
+#define PARALLEL_MIN 65536
 
 static int max_threads(void)
 {
@@ -658,7 +662,7 @@ static size_t acts_layout(const struct sr_model_config *c, int B, int T, int thr
 	CARVE(aa->dgate, N * F);
 	CARVE(aa->dup, N * F);
 	CARVE(aa->dh, N * F);
-	CARVE(aa->drow, (size_t)threads * T);
+	CARVE(aa->dscore, (size_t)threads * T * T);
 #undef CARVE
 	return off;
 }
@@ -754,7 +758,7 @@ static void linear_forward(float *out, const float *in, const float *w, const fl
 	gemm(CblasNoTrans, CblasTrans, N, Out, In, in, In, w, In, 0.0f, out, Out);
 	if (!bias)
 		return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * Out >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++)
 		for (int o = 0; o < Out; o++)
 			out[(size_t)n * Out + o] += bias[o];
@@ -770,7 +774,7 @@ static void linear_backward(float *din, float din_beta, float *dw, float *dbias,
 	gemm(CblasTrans, CblasNoTrans, Out, In, N, dout, Out, in, In, 1.0f, dw, In);
 	if (!dbias)
 		return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * Out >= PARALLEL_MIN)
 	for (int o = 0; o < Out; o++) {
 		float s = 0.0f;
 		for (int n = 0; n < N; n++)
@@ -783,7 +787,7 @@ static void linear_backward(float *din, float din_beta, float *dw, float *dbias,
 static void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N,
                             int C, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *xr = x + (size_t)n * C;
 		float *yr = out + (size_t)n * C;
@@ -802,7 +806,7 @@ static void rmsnorm_forward(float *out, float *rstd, const float *x, const float
 static void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x,
                              const float *rstd, const float *w, int N, int C)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *xr = x + (size_t)n * C, *dy = dout + (size_t)n * C;
 		float *dxr = dx + (size_t)n * C;
@@ -814,7 +818,7 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dout, const floa
 		for (int c = 0; c < C; c++)
 			dxr[c] += dy[c] * w[c] * r - xr[c] * k;
 	}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN)
 	for (int c = 0; c < C; c++) {
 		float s = 0.0f;
 		for (int n = 0; n < N; n++)
@@ -830,7 +834,7 @@ static void rope_apply(const struct sr_model *m, float *x, const int32_t *pos, i
                        int inverse)
 {
 	int D = m->cfg.head_dim, half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * heads * D >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *cs = m->rope_cos + (size_t)pos[n] * half;
 		const float *sn = m->rope_sin + (size_t)pos[n] * half;
@@ -848,7 +852,10 @@ static void rope_apply(const struct sr_model *m, float *x, const int32_t *pos, i
 
 /* Causal attention within documents: row t attends to rows t - pos[t] .. t
  * of its batch row. q (N,H*D), k and v (N,KV*D) -> out (N,H*D), probs
- * (B,H,T,T). Query head h reads key/value head h / (H/KV). */
+ * (B,H,T,T) with zeros outside each row's window. Query head h reads
+ * key/value head h / (H/KV). Each (batch row, head) computes its full T x T
+ * score matrix with one single-threaded SGEMM and masks it afterwards:
+ * twice the multiplications of a causal loop, but at GEMM speed. */
 static void attention_forward(float *out, float *probs, const float *q, const float *k,
                               const float *v, const int32_t *pos, int B, int T, int H, int KV,
                               int D)
@@ -856,95 +863,88 @@ static void attention_forward(float *out, float *probs, const float *q, const fl
 	int Q = H * D, K = KV * D, group = H / KV;
 	float scale = 1.0f / sqrtf((float)D);
 
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * H * T * T * D >= PARALLEL_MIN)
 	for (int b = 0; b < B; b++) {
 		for (int h = 0; h < H; h++) {
-			int kvh = h / group;
-			for (int t = 0; t < T; t++) {
-				size_t row = (size_t)b * T + t;
-				const float *qt = q + row * Q + (size_t)h * D;
-				float *p = probs + (((size_t)b * H + h) * T + t) * T;
-				float *o = out + row * Q + (size_t)h * D;
-				int start = t - pos[row];
-				float maxv = -INFINITY, sum = 0.0f;
+			size_t row0 = (size_t)b * T;
+			const float *qh = q + row0 * Q + (size_t)h * D;            /* (T,D), ld Q */
+			const float *kh = k + row0 * K + (size_t)(h / group) * D;  /* (T,D), ld K */
+			const float *vh = v + row0 * K + (size_t)(h / group) * D;  /* (T,D), ld K */
+			float *p = probs + ((size_t)b * H + h) * T * T;            /* (T,T) */
 
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qh, Q, kh, K,
+			            0.0f, p, T);
+			for (int t = 0; t < T; t++) {
+				float *pr = p + (size_t)t * T, maxv = -INFINITY, sum = 0.0f;
+				int start = t - pos[row0 + t];
+				for (int j = 0; j < start; j++)
+					pr[j] = 0.0f;
+				for (int j = t + 1; j < T; j++)
+					pr[j] = 0.0f;
+				for (int j = start; j <= t; j++)
+					if (pr[j] > maxv)
+						maxv = pr[j];
 				for (int j = start; j <= t; j++) {
-					const float *kj = k + ((size_t)b * T + j) * K + (size_t)kvh * D;
-					float s = 0.0f;
-#pragma omp simd reduction(+:s)
-					for (int d = 0; d < D; d++)
-						s += qt[d] * kj[d];
-					p[j] = s * scale;
-					if (p[j] > maxv)
-						maxv = p[j];
-				}
-				for (int j = start; j <= t; j++) {
-					p[j] = expf(p[j] - maxv);
-					sum += p[j];
+					pr[j] = expf(pr[j] - maxv);
+					sum += pr[j];
 				}
 				float inv = 1.0f / sum;
-				for (int d = 0; d < D; d++)
-					o[d] = 0.0f;
-				for (int j = start; j <= t; j++) {
-					const float *vj = v + ((size_t)b * T + j) * K + (size_t)kvh * D;
-					p[j] *= inv;
-					for (int d = 0; d < D; d++)
-						o[d] += p[j] * vj[d];
-				}
+				for (int j = start; j <= t; j++)
+					pr[j] *= inv;
 			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, p, T, vh, K,
+			            0.0f, out + row0 * Q + (size_t)h * D, Q);
 		}
 	}
 }
 
 /* Gradients of attention_forward: dq (N,H*D), dk and dv (N,KV*D) are
- * overwritten. Work is split by (batch row, key/value head) so that the
- * query heads sharing a key/value head add to dk and dv in one thread. */
-static void attention_backward(float *dq, float *dk, float *dv, float *drow, const float *dout,
+ * overwritten; dscore (threads,T,T) is scratch. Work is split by (batch
+ * row, key/value head) so that the query heads sharing a key/value head
+ * add to dk and dv in one thread. */
+static void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
                                const float *probs, const float *q, const float *k,
-                               const float *v, const int32_t *pos, int B, int T, int H,
-                               int KV, int D, int threads)
+                               const float *v, int B, int T, int H, int KV, int D, int threads)
 {
 	int Q = H * D, K = KV * D, group = H / KV;
 	float scale = 1.0f / sqrtf((float)D);
 
-	memset(dq, 0, (size_t)B * T * Q * sizeof *dq);
-	memset(dk, 0, (size_t)B * T * K * sizeof *dk);
-	memset(dv, 0, (size_t)B * T * K * sizeof *dv);
-
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if ((size_t)B * KV * T * T * D >= PARALLEL_MIN)
 	for (int b = 0; b < B; b++) {
 		for (int kvh = 0; kvh < KV; kvh++) {
-			float *dp = drow + (size_t)thread_id() * T;
-			for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-				for (int t = 0; t < T; t++) {
-					size_t row = (size_t)b * T + t;
-					const float *p = probs + (((size_t)b * H + h) * T + t) * T;
-					const float *dot = dout + row * Q + (size_t)h * D;
-					const float *qt = q + row * Q + (size_t)h * D;
-					float *dqt = dq + row * Q + (size_t)h * D;
-					int start = t - pos[row];
-					float pdp = 0.0f;
+			size_t row0 = (size_t)b * T;
+			float *ds = dscore + (size_t)thread_id() * T * T;           /* (T,T) */
+			const float *kh = k + row0 * K + (size_t)kvh * D;          /* (T,D), ld K */
+			const float *vh = v + row0 * K + (size_t)kvh * D;
+			float *dkh = dk + row0 * K + (size_t)kvh * D;
+			float *dvh = dv + row0 * K + (size_t)kvh * D;
 
-					for (int j = start; j <= t; j++) {
-						size_t kv = ((size_t)b * T + j) * K + (size_t)kvh * D;
-						float s = 0.0f;
-#pragma omp simd reduction(+:s)
-						for (int d = 0; d < D; d++)
-							s += dot[d] * v[kv + d];
-						dp[j] = s;
-						pdp += p[j] * s;
-						for (int d = 0; d < D; d++)
-							dv[kv + d] += p[j] * dot[d];
-					}
-					for (int j = start; j <= t; j++) {
-						size_t kv = ((size_t)b * T + j) * K + (size_t)kvh * D;
-						float ds = p[j] * (dp[j] - pdp) * scale;
-						for (int d = 0; d < D; d++) {
-							dqt[d] += ds * k[kv + d];
-							dk[kv + d] += ds * qt[d];
-						}
-					}
+			for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+				const float *p = probs + ((size_t)b * H + h) * T * T;  /* (T,T) */
+				const float *doh = dout + row0 * Q + (size_t)h * D;     /* (T,D), ld Q */
+				const float *qh = q + row0 * Q + (size_t)h * D;
+				float beta = h == kvh * group ? 0.0f : 1.0f;
+
+				/* dv += p^T dout; dp = dout v^T */
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, p, T, doh, Q,
+				            beta, dvh, K);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, doh, Q, vh, K,
+				            0.0f, ds, T);
+				/* softmax backward: ds = p * (dp - sum(p * dp)) * scale; zero where p is */
+				for (int t = 0; t < T; t++) {
+					const float *pr = p + (size_t)t * T;
+					float *dr = ds + (size_t)t * T, dot = 0.0f;
+#pragma omp simd reduction(+:dot)
+					for (int j = 0; j < T; j++)
+						dot += pr[j] * dr[j];
+					for (int j = 0; j < T; j++)
+						dr[j] = pr[j] * (dr[j] - dot) * scale;
 				}
+				/* dq = ds k; dk += ds^T q */
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, ds, T, kh, K,
+				            0.0f, dq + row0 * Q + (size_t)h * D, Q);
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, ds, T, qh, Q,
+				            beta, dkh, K);
 			}
 		}
 	}
@@ -958,7 +958,7 @@ static inline float sigmoidf(float x)
 /* h (N,F) = silu(gate) * up */
 static void swiglu_forward(float *h, const float *gate, const float *up, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++)
 		h[i] = gate[i] * sigmoidf(gate[i]) * up[i];
 }
@@ -967,7 +967,7 @@ static void swiglu_forward(float *h, const float *gate, const float *up, size_t 
 static void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
                             const float *up, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float s = sigmoidf(gate[i]);
 		float silu = gate[i] * s;
@@ -979,7 +979,7 @@ static void swiglu_backward(float *dgate, float *dup, const float *dh, const flo
 /* x (N,C) = wte[tokens] */
 static void embed_forward(float *x, const float *wte, const int32_t *tokens, int N, int C)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++)
 		memcpy(x + (size_t)n * C, wte + (size_t)tokens[n] * C, (size_t)C * sizeof *x);
 }
@@ -1000,7 +1000,7 @@ static void embed_backward(float *dwte, const float *dx, const int32_t *tokens, 
 static void xent_forward(double *row_loss, float *lse, const float *logits,
                          const int32_t *targets, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *l = logits + (size_t)n * V;
 		float maxv = -INFINITY;
@@ -1021,7 +1021,7 @@ static void xent_forward(double *row_loss, float *lse, const float *logits,
 static void xent_backward(float *logits, const float *lse, const int32_t *targets, int N, int V,
                           float scale)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= PARALLEL_MIN)
 	for (int n = 0; n < N; n++) {
 		float *l = logits + (size_t)n * V;
 		if (!targets || targets[n] < 0) {
@@ -1156,8 +1156,8 @@ void sr_model_backward(struct sr_model *m, const struct sr_batch *b, float scale
 
 		/* Attention: x2 = x + o_proj(atty). */
 		linear_backward(a->datty, 0.0f, dw.wo, NULL, a->dres, la->atty, w.wo, N, H * D, C);
-		attention_backward(a->dq, a->dk, a->dv, a->drow, a->datty, la->probs, la->q, la->k,
-		                   la->v, b->pos, B, T, H, KV, D, a->threads);
+		attention_backward(a->dq, a->dk, a->dv, a->dscore, a->datty, la->probs, la->q, la->k,
+		                   la->v, B, T, H, KV, D, a->threads);
 		rope_apply(m, a->dq, b->pos, N, H, 1);
 		rope_apply(m, a->dk, b->pos, N, KV, 1);
 		linear_backward(a->dln, 0.0f, dw.wq, dw.bq, a->dq, la->ln1, w.wq, N, C, H * D);
@@ -1210,7 +1210,7 @@ static void attention_cached(float *out, const float *q, const struct sr_kv_cach
 	float scale = 1.0f / sqrtf((float)D);
 	size_t layer_off = (size_t)l * c->n_seq * c->max_len * K;
 
-#pragma omp parallel
+#pragma omp parallel if ((size_t)R * H * c->max_len * D >= PARALLEL_MIN)
 	{
 		float *p = malloc((size_t)c->max_len * sizeof *p);
 #pragma omp for collapse(2) schedule(static)

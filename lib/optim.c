@@ -42,7 +42,7 @@ static void update_span(const struct sr_adamw *opt, float *p, const float *g, fl
 {
 	float b1 = (float)opt->cfg.beta1, b2 = (float)opt->cfg.beta2, eps = (float)opt->cfg.eps;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 65536)
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * grad_scale;
 		m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -79,7 +79,7 @@ double sr_grad_norm(const float *grads, size_t n)
 			sum += (double)grads[i] * grads[i];
 		return sqrt(sum);
 	}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
 	for (size_t c = 0; c < chunks; c++) {
 		size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
 		double s = 0.0;

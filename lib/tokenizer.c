@@ -15,6 +15,7 @@
  *      lowest rank first (leftmost on ties).
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -55,40 +56,38 @@ void sr_ids_release(struct sr_ids *ids)
 /* ---- byte-level alphabet ---- */
 
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
- * the other 68 bytes take code points 256, 257, ... in byte order. */
-static int32_t byte_codepoint(unsigned b)
+ * the other 68 bytes take code points 256, 257, ... in byte order. All
+ * code points are below 324. */
+static char byte_utf8[256][3];
+static int16_t codepoint_byte[324];
+static pthread_once_t byte_tables_once = PTHREAD_ONCE_INIT;
+
+static void init_byte_tables(void)
 {
-	if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))
-		return (int32_t)b;
-	int32_t n = 0;
-	for (unsigned i = 0; i < b; i++)
-		if (!((i >= 0x21 && i <= 0x7E) || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF)))
-			n++;
-	return 256 + n;
+	int32_t next = 256;
+	for (int i = 0; i < 324; i++)
+		codepoint_byte[i] = -1;
+	for (unsigned b = 0; b < 256; b++) {
+		int printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+		int32_t cp = printable ? (int32_t)b : next++;
+		utf8proc_ssize_t n = utf8proc_encode_char(cp, (utf8proc_uint8_t *)byte_utf8[b]);
+		byte_utf8[b][n] = '\0';
+		codepoint_byte[cp] = (int16_t)b;
+	}
 }
 
 void tok_byte_char(unsigned byte, char out[3])
 {
-	int32_t cp = byte_codepoint(byte);
-	utf8proc_ssize_t n = utf8proc_encode_char(cp, (utf8proc_uint8_t *)out);
-	out[n] = '\0';
+	pthread_once(&byte_tables_once, init_byte_tables);
+	memcpy(out, byte_utf8[byte & 0xFF], 3);
 }
 
 int tok_char_byte(int32_t cp)
 {
-	static int16_t table[324];
-	static int ready;
-	if (!ready) {
-		/* Idempotent: threads racing here write identical values. */
-		for (int i = 0; i < 324; i++)
-			table[i] = -1;
-		for (unsigned b = 0; b < 256; b++)
-			table[byte_codepoint(b)] = (int16_t)b;
-		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-	}
+	pthread_once(&byte_tables_once, init_byte_tables);
 	if (cp < 0 || cp >= 324)
 		return -1;
-	return table[cp];
+	return codepoint_byte[cp];
 }
 
 /* ---- hash maps ---- */

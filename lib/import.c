@@ -649,256 +649,320 @@ static int skip_row(struct sr_importer *imp)
 	return rc;
 }
 
+/* The record being built from one row. */
+struct build {
+	struct sr_importer *imp;
+	struct row *r;
+	struct sr_error *err;
+	struct sr_buf *out;
+	unsigned char *used;     /* per cell: taken by a record member */
+	int first;               /* no member written yet */
+	const char *src;         /* the record's source */
+	size_t srclen;
+	uint64_t rowno;          /* the row's number within its source */
+	const struct cell *qc;   /* the query cell and its text */
+	const char *qs;
+	size_t qn;
+	int sink_rc;             /* what bad() returned for a rejected row */
+};
+
+/* Step results: 0 = done, BAD_ROW = the row was passed to bad(), <0 = fatal. */
+#define BAD_ROW 1
+
+static int reject(struct build *bd, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int reject(struct build *bd, const char *field, const char *fmt, ...)
+{
+	char msg[sizeof bd->err->message];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	bd->sink_rc = row_error(bd->imp, bd->r, bd->err, field, "%s", msg);
+	return BAD_ROW;
+}
+
+static int nomem(struct build *bd)
+{
+	return sr_fail(bd->err, SR_ENOMEM, "out of memory");
+}
+
+/* Find a member's cell: the column mapped to field, else a column of that
+ * name (any case). *mapped tells which; the cell is marked used. */
+static const struct cell *take_cell(struct build *bd, const char *field, const char **mapped)
+{
+	const char *col = map_column(bd->imp, field);
+	size_t idx;
+	const struct cell *c = col ? find_cell(bd->r, col, 0, &idx) : find_cell(bd->r, field, 1, &idx);
+	if (mapped)
+		*mapped = col;
+	if (c)
+		bd->used[idx] = 1;
+	return c;
+}
+
+/* Append a cell's value as a JSON string: a JSON string as written, any
+ * other text escaped. */
+static int append_as_string(struct build *bd, const struct cell *c, int kind, const char *s, size_t n)
+{
+	if (kind == V_TEXT && c->json)
+		return sr_buf_append(bd->out, c->val, c->len) < 0 ? SR_ENOMEM : 0;
+	return append_escaped(bd->out, s, n);
+}
+
+/* The source (fixed, from a column, or from the file name) and the row
+ * number within it. */
+static int step_source(struct build *bd)
+{
+	const char *col = map_column(bd->imp, "source");
+	int rc = 0;
+
+	if (col) {
+		const struct cell *c = take_cell(bd, "source", NULL);
+		if (!c || cell_text(c, &bd->imp->sbuf, &bd->src, &bd->srclen) != V_TEXT ||
+		    only_space(bd->src, bd->srclen))
+			return reject(bd, col, "missing or empty source column");
+	} else {
+		bd->src = bd->imp->source;
+		bd->srclen = strlen(bd->src);
+	}
+	bd->rowno = next_row_number(bd->imp, bd->src, bd->srclen, &rc);
+	return rc < 0 ? nomem(bd) : 0;
+}
+
+static int step_query(struct build *bd)
+{
+	size_t idx;
+	const char *col = map_column(bd->imp, "query");
+	int kind;
+
+	if (!(bd->qc = query_cell(bd->imp, bd->r, &idx))) {
+		if (col)
+			return reject(bd, col, "missing query column");
+		return reject(bd, "query", "no query column (looked for query, prompt, "
+		              "forbidden_prompt, instruction, goal, behavior, question, request, "
+		              "text); name it with --map query=COLUMN");
+	}
+	bd->used[idx] = 1;
+	kind = cell_text(bd->qc, &bd->imp->qbuf, &bd->qs, &bd->qn);
+	if (kind < 0)
+		return nomem(bd);
+	if (kind != V_TEXT)
+		return reject(bd, bd->qc->key, "query is not a string");
+	if (only_space(bd->qs, bd->qn))
+		return reject(bd, bd->qc->key, "empty query");
+	return 0;
+}
+
+/* The id: from the id column, else SOURCE-ROW. Ids must be unique. */
+static int step_id(struct build *bd)
+{
+	struct sr_importer *imp = bd->imp;
+	const char *col, *id;
+	size_t idlen;
+	const struct cell *c = take_cell(bd, "id", &col);
+	const struct id_entry *dup;
+	int kind, rc;
+
+	if (col && !c)
+		return reject(bd, col, "missing id column");
+	if (append_key(bd->out, &bd->first, "id") < 0)
+		return nomem(bd);
+	if (c) {
+		kind = cell_text(c, &imp->ibuf, &id, &idlen);
+		if (kind < 0)
+			return nomem(bd);
+		if (kind != V_TEXT && kind != V_SCALAR)
+			return reject(bd, c->key, "id is not a string or number");
+		if (idlen == 0)
+			return reject(bd, c->key, "empty id");
+		if (append_as_string(bd, c, kind, id, idlen) < 0)
+			return nomem(bd);
+	} else {
+		sr_buf_reset(&imp->ibuf);
+		if (sr_buf_append(&imp->ibuf, bd->src, bd->srclen) < 0 ||
+		    sr_buf_printf(&imp->ibuf, "-%llu", (unsigned long long)bd->rowno) < 0)
+			return nomem(bd);
+		id = imp->ibuf.data;
+		idlen = imp->ibuf.len;
+		if (append_escaped(bd->out, id, idlen) < 0)
+			return nomem(bd);
+	}
+	if ((rc = idset_add(&imp->ids, id, idlen, imp->nfiles - 1, bd->r->line, &dup)) < 0)
+		return nomem(bd);
+	if (rc == 1)
+		return reject(bd, c ? c->key : "id", "duplicate id '%.*s%s' (first at %s:%ld)",
+		              (int)(idlen > 40 ? 40 : idlen), id, idlen > 40 ? "..." : "",
+		              imp->files[dup->file], dup->line);
+	return 0;
+}
+
+static int step_label(struct build *bd)
+{
+	struct sr_importer *imp = bd->imp;
+	const struct cell *c;
+	const char *s, *label;
+	size_t n, idx;
+	char word[256];
+	int kind;
+
+	if (append_key(bd->out, &bd->first, "label") < 0)
+		return nomem(bd);
+	if (imp->opt.label)
+		return sr_buf_printf(bd->out, "\"%s\"", imp->opt.label) < 0 ? nomem(bd) : 0;
+	if (!(c = find_cell(bd->r, imp->label_field, imp->label_field_default, &idx))) {
+		if (!imp->label_field_default)
+			return reject(bd, imp->label_field, "missing label column");
+		/* No label anywhere is a usage error, not a bad row. */
+		sr_fail(bd->err, SR_EUSAGE, "no label: the input has no 'label' column or field; "
+		        "give --label harmful|benign or --label-field COLUMN");
+		if (bd->err) {
+			snprintf(bd->err->file, sizeof bd->err->file, "%s", bd->r->file);
+			bd->err->line = bd->r->line;
+		}
+		return SR_EUSAGE;
+	}
+	bd->used[idx] = 1;
+	kind = cell_text(c, &imp->tmp, &s, &n);
+	if (kind < 0)
+		return nomem(bd);
+	if (kind != V_TEXT && kind != V_SCALAR)
+		return reject(bd, c->key, "label is not a string, number or boolean");
+	if (!(label = map_label(imp, s, n, word, sizeof word))) {
+		if (imp->opt.nlabel_map)
+			return reject(bd, c->key, "label value '%s' matches no --label-map entry", word);
+		return reject(bd, c->key, "label value '%s' is not harmful or benign; translate it "
+		              "with --label-map VALUE=harmful|benign,...", word);
+	}
+	return sr_buf_printf(bd->out, "\"%s\"", label) < 0 ? nomem(bd) : 0;
+}
+
+/* An optional string member (category, reference): left out when the cell
+ * is absent, empty or null. */
+static int step_optional(struct build *bd, const char *field)
+{
+	const struct cell *c = take_cell(bd, field, NULL);
+	const char *s;
+	size_t n;
+	int kind;
+
+	if (!c)
+		return 0;
+	kind = cell_text(c, &bd->imp->tmp, &s, &n);
+	if (kind < 0)
+		return nomem(bd);
+	if (kind == V_COMPOUND)
+		return reject(bd, c->key, "%s is not a string", field);
+	if (kind == V_NULL || n == 0)
+		return 0;
+	if (append_key(bd->out, &bd->first, field) < 0 || append_as_string(bd, c, kind, s, n) < 0)
+		return nomem(bd);
+	return 0;
+}
+
+/* The query member, with the context column's text in front when given. */
+static int step_query_member(struct build *bd)
+{
+	struct sr_importer *imp = bd->imp;
+	const struct cell *ctx = NULL;
+	const char *cs = NULL;
+	size_t cn = 0, idx;
+	int kind, rc = 0;
+
+	if (imp->opt.context_column && (ctx = find_cell(bd->r, imp->opt.context_column, 0, &idx))) {
+		bd->used[idx] = 1;
+		kind = cell_text(ctx, &imp->tmp, &cs, &cn);
+		if (kind < 0)
+			return nomem(bd);
+		if (kind != V_TEXT && kind != V_NULL)
+			return reject(bd, ctx->key, "context is not a string");
+	}
+	if (append_key(bd->out, &bd->first, "query") < 0)
+		return nomem(bd);
+	if (!cs || only_space(cs, cn))
+		return append_cell_json(bd->out, bd->qc, imp->compact) < 0 ? nomem(bd) : 0;
+
+	struct sr_buf q = {0};
+	if (sr_buf_append(&q, cs, cn) < 0 || sr_buf_puts(&q, "\n\n---\n\n") < 0 ||
+	    sr_buf_append(&q, bd->qs, bd->qn) < 0 || append_escaped(bd->out, q.data, q.len) < 0)
+		rc = nomem(bd);
+	sr_buf_release(&q);
+	return rc;
+}
+
+/* The other mapped fields in the order given, then meta: every column not
+ * taken by a member, in input order. */
+static int step_rest(struct build *bd)
+{
+	struct sr_importer *imp = bd->imp;
+	static const char *const special[] = {"id", "query", "label", "category", "reference", "source"};
+	const struct cell *c;
+	size_t i, j, idx;
+
+	for (i = 0; i < imp->opt.nmaps; i++) {
+		const char *f = imp->maps[i].field;
+		int skip = 0;
+		for (j = 0; j < sizeof special / sizeof special[0]; j++)
+			skip |= strcmp(f, special[j]) == 0;
+		if (skip || !(c = find_cell(bd->r, imp->maps[i].column, 0, &idx)))
+			continue;
+		bd->used[idx] = 1;
+		if (append_key(bd->out, &bd->first, f) < 0 || append_cell_json(bd->out, c, imp->compact) < 0)
+			return nomem(bd);
+	}
+	if (imp->opt.no_meta)
+		return 0;
+
+	int mfirst = 1;
+	if (append_key(bd->out, &bd->first, "meta") < 0)
+		return nomem(bd);
+	for (i = 0; i < bd->r->n; i++) {
+		if (bd->used[i])
+			continue;
+		if (append_key(bd->out, &mfirst, bd->r->c[i].key) < 0 ||
+		    append_cell_json(bd->out, &bd->r->c[i], imp->compact) < 0)
+			return nomem(bd);
+	}
+	return sr_buf_puts(bd->out, mfirst ? "{}" : "}") < 0 ? nomem(bd) : 0;
+}
+
 /*
- * Build one query record from a row and pass it to the sink. A bad row goes
- * to the sink's bad(); the return value is 0 to go on or a code to stop.
+ * Build one query record from a row and pass it to the sink, or pass the
+ * row to the sink's bad(). Returns 0 to go on or a code to stop with.
+ * The checks run before the members are written in record order: id,
+ * source, label, category, query, reference, mapped fields, meta.
  */
 static int build_record(struct sr_importer *imp, struct row *r, struct sr_error *err)
 {
-	struct sr_buf *b = &imp->out;
 	unsigned char used_small[64];
-	unsigned char *used = r->n <= sizeof used_small ? used_small : calloc(r->n, 1);
-	const struct cell *qc, *c;
-	const char *s, *qs = NULL;
-	size_t n, qn = 0, idx, i;
-	int first = 1, rc = 0, kind;
-	char idbuf[64];
-	const char *src;
-	size_t srclen;
+	struct build bd = {imp, r, err, &imp->out, NULL, 1, NULL, 0, 0, NULL, NULL, 0, 0};
+	int rc;
 
-	if (!used)
+	bd.used = r->n <= sizeof used_small ? used_small : calloc(r->n, 1);
+	if (!bd.used)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
-	memset(used, 0, r->n);
+	memset(bd.used, 0, r->n);
 	imp->rows++;
-	sr_buf_reset(b);
+	sr_buf_reset(&imp->out);
 
-	/* source: fixed, from a column, or the file name */
-	const char *srccol = map_column(imp, "source");
-	if (srccol) {
-		if (!(c = find_cell(r, srccol, 0, &idx)) ||
-		    (kind = cell_text(c, &imp->sbuf, &src, &srclen)) != V_TEXT || only_space(src, srclen)) {
-			rc = row_error(imp, r, err, srccol, "missing or empty source column");
-			goto out;
-		}
-		used[idx] = 1;
-	} else {
-		src = imp->source;
-		srclen = strlen(src);
+	if ((rc = step_source(&bd)) == 0 && (rc = step_query(&bd)) == 0 && (rc = step_id(&bd)) == 0) {
+		if (append_key(bd.out, &bd.first, "source") < 0 ||
+		    append_escaped(bd.out, bd.src, bd.srclen) < 0)
+			rc = nomem(&bd);
 	}
-	uint64_t rowno = next_row_number(imp, src, srclen, &rc);
-	if (rc < 0)
-		goto nomem;
-
-	/* query */
-	if (!(qc = query_cell(imp, r, &idx))) {
-		const char *col = map_column(imp, "query");
-		rc = row_error(imp, r, err, col ? col : "query", col ? "missing query column" :
-		               "no query column (looked for query, prompt, forbidden_prompt, "
-		               "instruction, goal, behavior, question, request, text); name it "
-		               "with --map query=COLUMN");
-		goto out;
+	if (rc == 0 && (rc = step_label(&bd)) == 0 && (rc = step_optional(&bd, "category")) == 0 &&
+	    (rc = step_query_member(&bd)) == 0 && (rc = step_optional(&bd, "reference")) == 0 &&
+	    (rc = step_rest(&bd)) == 0) {
+		if (sr_buf_puts(bd.out, "}\n") < 0)
+			rc = nomem(&bd);
+		else
+			rc = imp->sink->emit(imp->sink->ctx, bd.out->data, bd.out->len, err);
+	} else if (rc == BAD_ROW) {
+		rc = bd.sink_rc;
 	}
-	used[idx] = 1;
-	kind = cell_text(qc, &imp->qbuf, &qs, &qn);
-	if (kind < 0)
-		goto nomem;
-	if (kind != V_TEXT || only_space(qs, qn)) {
-		rc = row_error(imp, r, err, qc->key, kind == V_TEXT ? "empty query" :
-		               "query is not a string");
-		goto out;
-	}
-
-	/* id */
-	const char *idcol = map_column(imp, "id");
-	c = idcol ? find_cell(r, idcol, 0, &idx) : find_cell(r, "id", 1, &idx);
-	if (idcol && !c) {
-		rc = row_error(imp, r, err, idcol, "missing id column");
-		goto out;
-	}
-	if (append_key(b, &first, "id") < 0)
-		goto nomem;
-	const char *id;
-	size_t idlen;
-	if (c) {
-		used[idx] = 1;
-		kind = cell_text(c, &imp->ibuf, &id, &idlen);
-		if (kind < 0)
-			goto nomem;
-		if ((kind != V_TEXT && kind != V_SCALAR) || idlen == 0) {
-			rc = row_error(imp, r, err, c->key, kind == V_TEXT || kind == V_SCALAR ? "empty id" :
-			               "id is not a string or number");
-			goto out;
-		}
-		if (kind == V_TEXT && c->json ? sr_buf_append(b, c->val, c->len) < 0 :
-		    append_escaped(b, id, idlen) < 0)
-			goto nomem;
-	} else {
-		sr_buf_reset(&imp->ibuf);
-		if (sr_buf_append(&imp->ibuf, src, srclen) < 0 ||
-		    sr_buf_printf(&imp->ibuf, "-%llu", (unsigned long long)rowno) < 0)
-			goto nomem;
-		id = imp->ibuf.data;
-		idlen = imp->ibuf.len;
-		if (append_escaped(b, id, idlen) < 0)
-			goto nomem;
-	}
-	const struct id_entry *dup;
-	if ((rc = idset_add(&imp->ids, id, idlen, imp->nfiles - 1, r->line, &dup)) < 0)
-		goto nomem;
-	if (rc == 1) {
-		snprintf(idbuf, sizeof idbuf, "%.*s%s", (int)(idlen > 40 ? 40 : idlen), id,
-		         idlen > 40 ? "..." : "");
-		rc = row_error(imp, r, err, c ? c->key : "id", "duplicate id '%s' (first at %s:%ld)",
-		               idbuf, imp->files[dup->file], dup->line);
-		goto out;
-	}
-
-	/* source */
-	if (append_key(b, &first, "source") < 0 || append_escaped(b, src, srclen) < 0)
-		goto nomem;
-
-	/* label */
-	if (append_key(b, &first, "label") < 0)
-		goto nomem;
-	if (imp->opt.label) {
-		if (sr_buf_printf(b, "\"%s\"", imp->opt.label) < 0)
-			goto nomem;
-	} else {
-		const char *ls, *label;
-		size_t ln;
-		char word[256];
-		if (!(c = find_cell(r, imp->label_field, imp->label_field_default, &idx))) {
-			if (imp->label_field_default) {
-				sr_fail(err, SR_EUSAGE, "no label: the input has no 'label' column or field; "
-				        "give --label harmful|benign or --label-field COLUMN");
-				if (err) {
-					snprintf(err->file, sizeof err->file, "%s", r->file);
-					err->line = r->line;
-				}
-				rc = SR_EUSAGE;
-				goto out;
-			}
-			rc = row_error(imp, r, err, imp->label_field, "missing label column");
-			goto out;
-		}
-		used[idx] = 1;
-		kind = cell_text(c, &imp->tmp, &ls, &ln);
-		if (kind < 0)
-			goto nomem;
-		if (kind != V_TEXT && kind != V_SCALAR) {
-			rc = row_error(imp, r, err, c->key, "label is not a string, number or boolean");
-			goto out;
-		}
-		if (!(label = map_label(imp, ls, ln, word, sizeof word))) {
-			rc = row_error(imp, r, err, c->key, imp->opt.nlabel_map ?
-			               "label value '%s' matches no --label-map entry" :
-			               "label value '%s' is not harmful or benign; translate it with "
-			               "--label-map VALUE=harmful|benign,...", word);
-			goto out;
-		}
-		if (sr_buf_printf(b, "\"%s\"", label) < 0)
-			goto nomem;
-	}
-
-	/* category: optional, left out when absent, null or empty */
-	const char *catcol = map_column(imp, "category");
-	c = catcol ? find_cell(r, catcol, 0, &idx) : find_cell(r, "category", 1, &idx);
-	if (c) {
-		used[idx] = 1;
-		kind = cell_text(c, &imp->tmp, &s, &n);
-		if (kind == V_COMPOUND) {
-			rc = row_error(imp, r, err, c->key, "category is not a string");
-			goto out;
-		}
-		if ((kind == V_TEXT || kind == V_SCALAR) && n > 0) {
-			if (append_key(b, &first, "category") < 0)
-				goto nomem;
-			if ((kind == V_TEXT && c->json ? sr_buf_append(b, c->val, c->len) :
-			     append_escaped(b, s, n)) < 0)
-				goto nomem;
-		}
-	}
-
-	/* query, with the context column in front when one is given */
-	if (append_key(b, &first, "query") < 0)
-		goto nomem;
-	const struct cell *ctx = NULL;
-	if (imp->opt.context_column && (ctx = find_cell(r, imp->opt.context_column, 0, &idx)))
-		used[idx] = 1;
-	const char *cs = NULL;
-	size_t cn = 0;
-	if (ctx && (kind = cell_text(ctx, &imp->tmp, &cs, &cn)) != V_TEXT && kind != V_NULL) {
-		rc = row_error(imp, r, err, ctx->key, "context is not a string");
-		goto out;
-	}
-	if (cs && !only_space(cs, cn)) {
-		struct sr_buf q = {0};
-		rc = 0;
-		if (sr_buf_append(&q, cs, cn) < 0 || sr_buf_puts(&q, "\n\n---\n\n") < 0 ||
-		    sr_buf_append(&q, qs, qn) < 0 ||
-		    append_escaped(b, q.data, q.len) < 0)
-			rc = SR_ENOMEM;
-		sr_buf_release(&q);
-		if (rc < 0)
-			goto nomem;
-	} else if (append_cell_json(b, qc, imp->compact) < 0) {
-		goto nomem;
-	}
-
-	/* reference: optional like category */
-	const char *refcol = map_column(imp, "reference");
-	c = refcol ? find_cell(r, refcol, 0, &idx) : find_cell(r, "reference", 1, &idx);
-	if (c) {
-		used[idx] = 1;
-		kind = cell_text(c, &imp->tmp, &s, &n);
-		if (kind == V_COMPOUND) {
-			rc = row_error(imp, r, err, c->key, "reference is not a string");
-			goto out;
-		}
-		if (kind == V_TEXT || kind == V_SCALAR) {
-			if (append_key(b, &first, "reference") < 0 ||
-			    (kind == V_TEXT && c->json ? sr_buf_append(b, c->val, c->len) :
-			     append_escaped(b, s, n)) < 0)
-				goto nomem;
-		}
-	}
-
-	/* any other mapped fields, in the order given */
-	for (i = 0; i < imp->opt.nmaps; i++) {
-		const char *f = imp->maps[i].field;
-		if (!strcmp(f, "id") || !strcmp(f, "query") || !strcmp(f, "label") ||
-		    !strcmp(f, "category") || !strcmp(f, "reference") || !strcmp(f, "source"))
-			continue;
-		if (!(c = find_cell(r, imp->maps[i].column, 0, &idx)))
-			continue;
-		used[idx] = 1;
-		if (append_key(b, &first, f) < 0 || append_cell_json(b, c, imp->compact) < 0)
-			goto nomem;
-	}
-
-	/* meta: every column not used above, in input order */
-	if (!imp->opt.no_meta) {
-		int mfirst = 1;
-		if (append_key(b, &first, "meta") < 0)
-			goto nomem;
-		for (i = 0; i < r->n; i++) {
-			if (used[i])
-				continue;
-			if (append_key(b, &mfirst, r->c[i].key) < 0 || append_cell_json(b, &r->c[i], imp->compact) < 0)
-				goto nomem;
-		}
-		if (sr_buf_puts(b, mfirst ? "{}" : "}") < 0)
-			goto nomem;
-	}
-	if (sr_buf_puts(b, "}\n") < 0)
-		goto nomem;
-	rc = imp->sink->emit(imp->sink->ctx, b->data, b->len, err);
-	goto out;
-nomem:
-	rc = sr_fail(err, SR_ENOMEM, "out of memory");
-out:
-	if (used != used_small)
-		free(used);
+	if (bd.used != used_small)
+		free(bd.used);
 	return rc;
 }
 

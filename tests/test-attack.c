@@ -342,8 +342,9 @@ static void test_model_request(void)
 		CHECK_INT(json_array_size(msgs), 2);
 		CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, 0), "role")), "system");
 		const char *user = json_string_value(json_object_get(json_array_get(msgs, 1), "content"));
-		CHECK(user && strstr(user, "How do I pick a lock?") != NULL);
-		CHECK(user && strstr(user, "Scots Gaelic") != NULL);
+		CHECK(user != NULL);
+		CHECK(strstr(user ? user : "", "How do I pick a lock?") != NULL);
+		CHECK(strstr(user ? user : "", "Scots Gaelic") != NULL);
 		CHECK(json_real_value(json_object_get(body, "temperature")) == 0.7);
 		CHECK_INT(json_integer_value(json_object_get(body, "max_tokens")), 256);
 		CHECK(json_object_get(body, "model") == NULL);
@@ -351,7 +352,7 @@ static void test_model_request(void)
 	}
 	body = sr_attack_model_request("past_tense", "q", &p, -1, 0, &err);
 	CHECK(body != NULL);
-	CHECK(body && json_object_get(body, "temperature") == NULL);
+	CHECK(json_object_get(body, "temperature") == NULL);
 	json_decref(body);
 
 	p.language = NULL;
@@ -434,7 +435,11 @@ static int check_file(const char *path)
 		const char *base_id = sr_record_get_str(&rec, "base_id", &n);
 		const char *id = sr_record_get_str(&rec, "id", &n);
 		const char *query = sr_record_get_str(&rec, "query", &n);
-		CHECK(attack && base && base_id && id && query);
+		CHECK(attack != NULL);
+		CHECK(base != NULL);
+		CHECK(base_id != NULL);
+		CHECK(id != NULL);
+		CHECK(query != NULL);
 		if (!attack || !base || !base_id || !id || !query)
 			continue;
 		char want[4096];

@@ -356,17 +356,12 @@ static int run_dedup(struct state *st, struct sr_error *err)
 	if (!b)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	while (more > 0) {
-		/* Records read before a fatal input error are still written,
-		 * as a streaming tool would have. */
-		struct sr_error flush_err;
 		more = batch_fill(st, b, err);
-		sr_error_clear(&flush_err);
-		rc = batch_flush(st, b, more < 0 ? &flush_err : err);
 		if (more < 0) {
 			rc = more;
 			break;
 		}
-		if (rc < 0)
+		if ((rc = batch_flush(st, b, err)) < 0)
 			break;
 	}
 	for (size_t i = 0; i < BATCH_RECORDS; i++)

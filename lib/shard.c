@@ -12,19 +12,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <xxhash.h>
 #include <zstd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "io.h"
 #include "record.h"
 #include "schema.h"
 #include "shard.h"
 
-/* Frames compressed together per thread in one batch; the writer's memory
- * is about batch size x (frame_bytes + its compressed bound). */
+/* Frames in flight per compression thread; the writer's memory is about
+ * (2 x threads + 1) x (frame_bytes + its compressed bound). */
 #define FRAMES_PER_THREAD 2
 #define MAX_THREADS 64
 #define MANIFEST_MAX ((size_t)256 << 20)
@@ -114,45 +112,94 @@ done:
 
 /* ---- writer ---- */
 
-/* One frame's worth of lines and, after compression, its zstd frame. */
-struct pending {
+/*
+ * The writer is a pipeline: the caller's thread fills frames in a ring of
+ * slots, worker threads compress filled slots in any order, and the
+ * caller's thread writes compressed slots strictly in sequence. Frame k
+ * lives in slot k % nslots; a slot is reused only after its frame was
+ * written, so at most nslots frames are in memory.
+ */
+struct slot {
 	char *raw;
 	size_t rawlen, rawcap;
 	uint64_t records;
 	char *z;
-	size_t zlen, zcap;
-	size_t zret; /* ZSTD_compress2's result, checked after the parallel loop */
+	size_t zcap;
+	size_t zret; /* ZSTD_compress2's result */
+	int done;    /* compressed, waiting to be written (under the lock) */
 };
 
 struct sr_shard_writer {
 	struct sr_output *out;
 	struct sr_shard_params p;
-	int threads;
-	ZSTD_CCtx *cctx[MAX_THREADS];
-	struct pending *batch;
-	size_t batchcap; /* frames per batch */
-	size_t cur;      /* index of the frame being filled */
+	struct slot *slots;
+	size_t nslots;
+	uint64_t submitted; /* frames handed to the workers */
+	uint64_t taken;     /* frames a worker has started */
+	uint64_t written;   /* frames written to the file */
+	pthread_t *workers;
+	ZSTD_CCtx **cctx;
+	int nworkers, started, stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
 	XXH64_state_t *xs;
 	uint64_t offset, records, raw_bytes;
 	struct sr_shard_frame *frames;
 	size_t nframes, framecap;
-	int committed;
 };
 
 static int thread_count(int requested)
 {
-	int n = requested;
-#ifdef _OPENMP
+	long n = requested;
+
 	if (n <= 0)
-		n = omp_get_max_threads();
-#else
-	n = 1;
-#endif
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		n = 1;
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
-	return n;
+	return (int)n;
+}
+
+struct worker_arg {
+	struct sr_shard_writer *w;
+	int index;
+};
+
+static void *compress_worker(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct sr_shard_writer *w = wa->w;
+	ZSTD_CCtx *cctx = w->cctx[wa->index];
+
+	free(wa);
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct slot *f;
+		while (w->taken == w->submitted && !w->stopping)
+			pthread_cond_wait(&w->work, &w->lock);
+		if (w->taken == w->submitted)
+			break;
+		f = &w->slots[w->taken++ % w->nslots];
+		pthread_mutex_unlock(&w->lock);
+		f->zret = ZSTD_compress2(cctx, f->z, f->zcap, f->raw, f->rawlen);
+		pthread_mutex_lock(&w->lock);
+		f->done = 1;
+		pthread_cond_broadcast(&w->done);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void stop_workers(struct sr_shard_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stopping = 1;
+	pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->started; i++)
+		pthread_join(w->workers[i], NULL);
+	w->started = 0;
 }
 
 int sr_shard_writer_open(const char *path, const struct sr_shard_params *p,
@@ -164,26 +211,29 @@ int sr_shard_writer_open(const char *path, const struct sr_shard_params *p,
 	*out = NULL;
 	if (!w)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
 	w->p = *p;
 	if (w->p.frame_bytes == 0)
 		w->p.frame_bytes = SR_SHARD_FRAME_BYTES_DEFAULT;
 	if (w->p.level < 1 || w->p.level > ZSTD_maxCLevel()) {
-		free(w);
+		sr_shard_writer_free(w);
 		return sr_fail(err, SR_EUSAGE, "zstd level %d is out of range 1..%d",
 		               p->level, ZSTD_maxCLevel());
 	}
-	w->threads = thread_count(p->threads);
-	w->batchcap = (size_t)w->threads * FRAMES_PER_THREAD;
-	if (w->threads == 1)
-		w->batchcap = 1;
-	w->batch = calloc(w->batchcap, sizeof(*w->batch));
+	w->nworkers = thread_count(p->threads);
+	w->nslots = (size_t)w->nworkers * FRAMES_PER_THREAD + 1;
+	w->slots = calloc(w->nslots, sizeof(*w->slots));
+	w->workers = calloc((size_t)w->nworkers, sizeof(*w->workers));
+	w->cctx = calloc((size_t)w->nworkers, sizeof(*w->cctx));
 	w->xs = XXH64_createState();
-	if (!w->batch || !w->xs) {
+	if (!w->slots || !w->workers || !w->cctx || !w->xs) {
 		sr_shard_writer_free(w);
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
 	XXH64_reset(w->xs, 0);
-	for (int i = 0; i < w->threads; i++) {
+	for (int i = 0; i < w->nworkers; i++) {
 		w->cctx[i] = ZSTD_createCCtx();
 		if (!w->cctx[i]) {
 			sr_shard_writer_free(w);
@@ -197,6 +247,19 @@ int sr_shard_writer_open(const char *path, const struct sr_shard_params *p,
 	if (rc < 0) {
 		sr_shard_writer_free(w);
 		return rc;
+	}
+	for (int i = 0; i < w->nworkers; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (wa) {
+			wa->w = w;
+			wa->index = i;
+		}
+		if (!wa || pthread_create(&w->workers[i], NULL, compress_worker, wa) != 0) {
+			free(wa);
+			sr_shard_writer_free(w);
+			return sr_fail(err, SR_EIO, "cannot start a compression thread");
+		}
+		w->started++;
 	}
 	*out = w;
 	return 0;
@@ -219,7 +282,7 @@ static int grow(char **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-static int note_frame(struct sr_shard_writer *w, const struct pending *f)
+static int note_frame(struct sr_shard_writer *w, const struct slot *f, size_t zlen)
 {
 	struct sr_shard_frame *fr;
 
@@ -233,72 +296,70 @@ static int note_frame(struct sr_shard_writer *w, const struct pending *f)
 	}
 	fr = &w->frames[w->nframes++];
 	fr->offset = w->offset;
-	fr->bytes = f->zlen;
+	fr->bytes = zlen;
 	fr->records = f->records;
-	fr->xxh64 = XXH64(f->z, f->zlen, 0);
+	fr->xxh64 = XXH64(f->z, zlen, 0);
 	return 0;
 }
 
-/* Compress the first n frames of the batch in parallel, then write them in
- * order. Each frame is compressed alone, so the output bytes are the same
- * for any number of threads. */
-static int flush_batch(struct sr_shard_writer *w, size_t n, struct sr_error *err)
+/* Wait for the oldest unwritten frame, write it and free its slot. */
+static int write_oldest(struct sr_shard_writer *w, struct sr_error *err)
 {
-	long i;
+	struct slot *f = &w->slots[w->written % w->nslots];
+	size_t zlen;
+	int rc;
 
-	for (size_t k = 0; k < n; k++) {
-		struct pending *f = &w->batch[k];
-		if (grow(&f->z, &f->zcap, ZSTD_compressBound(f->rawlen)) < 0)
-			return sr_fail(err, SR_ENOMEM, "out of memory");
-	}
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(w->threads) schedule(dynamic, 1) if (n > 1)
-#endif
-	for (i = 0; i < (long)n; i++) {
-		struct pending *f = &w->batch[i];
-		int t = 0;
-#ifdef _OPENMP
-		t = omp_get_thread_num();
-#endif
-		f->zret = ZSTD_compress2(w->cctx[t], f->z, f->zcap, f->raw, f->rawlen);
-	}
-	for (size_t k = 0; k < n; k++) {
-		struct pending *f = &w->batch[k];
-		int rc;
-		if (ZSTD_isError(f->zret))
-			return sr_fail(err, SR_EIO, "zstd compression failed: %s",
-			               ZSTD_getErrorName(f->zret));
-		f->zlen = f->zret;
-		if (note_frame(w, f) < 0)
-			return sr_fail(err, SR_ENOMEM, "out of memory");
-		rc = sr_output_write(w->out, f->z, f->zlen, err);
-		if (rc < 0)
-			return rc;
-		XXH64_update(w->xs, f->z, f->zlen);
-		w->offset += f->zlen;
-		f->rawlen = 0;
-		f->records = 0;
-	}
+	pthread_mutex_lock(&w->lock);
+	while (!f->done)
+		pthread_cond_wait(&w->done, &w->lock);
+	f->done = 0;
+	pthread_mutex_unlock(&w->lock);
+	w->written++;
+	if (ZSTD_isError(f->zret))
+		return sr_fail(err, SR_EIO, "zstd compression failed: %s", ZSTD_getErrorName(f->zret));
+	zlen = f->zret;
+	if (note_frame(w, f, zlen) < 0)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	rc = sr_output_write(w->out, f->z, zlen, err);
+	if (rc < 0)
+		return rc;
+	XXH64_update(w->xs, f->z, zlen);
+	w->offset += zlen;
+	f->rawlen = 0;
+	f->records = 0;
+	return 0;
+}
+
+/* Hand the frame being filled to the workers. */
+static int submit(struct sr_shard_writer *w, struct sr_error *err)
+{
+	struct slot *f = &w->slots[w->submitted % w->nslots];
+
+	if (grow(&f->z, &f->zcap, ZSTD_compressBound(f->rawlen)) < 0)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	pthread_mutex_lock(&w->lock);
+	w->submitted++;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	/* The next frame's slot must be free before it is filled. */
+	if (w->submitted - w->written == w->nslots)
+		return write_oldest(w, err);
 	return 0;
 }
 
 int sr_shard_writer_add(struct sr_shard_writer *w, const char *line, size_t len,
                         struct sr_error *err)
 {
-	struct pending *f;
+	struct slot *f;
 
 	if (len == 0 || line[len - 1] != '\n' || memchr(line, '\n', len - 1))
 		return sr_fail(err, SR_EDATA, "a shard record must be one line ending in a newline");
-	f = &w->batch[w->cur];
+	f = &w->slots[w->submitted % w->nslots];
 	if (f->rawlen > 0 && f->rawlen + len > w->p.frame_bytes) {
-		w->cur++;
-		if (w->cur == w->batchcap) {
-			int rc = flush_batch(w, w->batchcap, err);
-			if (rc < 0)
-				return rc;
-			w->cur = 0;
-		}
-		f = &w->batch[w->cur];
+		int rc = submit(w, err);
+		if (rc < 0)
+			return rc;
+		f = &w->slots[w->submitted % w->nslots];
 	}
 	if (grow(&f->raw, &f->rawcap, f->rawlen + len) < 0)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
@@ -318,16 +379,17 @@ uint64_t sr_shard_writer_raw_bytes(const struct sr_shard_writer *w)
 int sr_shard_writer_commit(struct sr_shard_writer *w, struct sr_shard_info *info,
                            struct sr_error *err)
 {
-	size_t n = w->cur + (w->batch[w->cur].rawlen > 0 ? 1 : 0);
-	int rc = flush_batch(w, n, err);
+	int rc = 0;
 
-	w->cur = 0;
+	if (w->slots[w->submitted % w->nslots].rawlen > 0)
+		rc = submit(w, err);
+	while (rc == 0 && w->written < w->submitted)
+		rc = write_oldest(w, err);
 	if (rc < 0)
 		return rc;
 	rc = sr_output_commit(w->out, err);
 	if (rc < 0)
 		return rc;
-	w->committed = 1;
 	sr_shard_info_init(info);
 	info->records = w->records;
 	info->bytes = w->offset;
@@ -344,18 +406,25 @@ void sr_shard_writer_free(struct sr_shard_writer *w)
 {
 	if (!w)
 		return;
+	stop_workers(w);
 	sr_output_free(w->out);
-	for (int i = 0; i < MAX_THREADS; i++)
-		ZSTD_freeCCtx(w->cctx[i]);
-	if (w->batch) {
-		for (size_t k = 0; k < w->batchcap; k++) {
-			free(w->batch[k].raw);
-			free(w->batch[k].z);
+	if (w->cctx)
+		for (int i = 0; i < w->nworkers; i++)
+			ZSTD_freeCCtx(w->cctx[i]);
+	if (w->slots) {
+		for (size_t k = 0; k < w->nslots; k++) {
+			free(w->slots[k].raw);
+			free(w->slots[k].z);
 		}
 	}
-	free(w->batch);
+	free(w->slots);
+	free(w->cctx);
+	free(w->workers);
 	XXH64_freeState(w->xs);
 	free(w->frames);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->done);
 	free(w);
 }
 

@@ -9,9 +9,9 @@
  * records of one frame, and `zstd -d` or any zstd reader decompresses a
  * shard as ordinary concatenated frames.
  *
- * The writer compresses frames in parallel batches (OpenMP when built with
- * it) and writes them in order, so the bytes do not depend on the thread
- * count. It writes to PATH.tmp.PID and renames over PATH on commit, so a
+ * The writer compresses frames on worker threads while the caller adds
+ * records, and writes them in order, so the bytes do not depend on the
+ * thread count. It writes to PATH.tmp.PID and renames over PATH on commit, so a
  * killed run never leaves a shard that looks complete.
  *
  * Checksums are XXH64 with seed 0, written as 16 lowercase hex digits: the
@@ -38,7 +38,7 @@
 struct sr_shard_params {
 	int level;          /* zstd level, 1..19 (ZSTD_maxCLevel() accepted) */
 	size_t frame_bytes; /* uncompressed bytes per frame before it is cut */
-	int threads;        /* compression threads; 0 = OpenMP's default */
+	int threads;        /* compression threads; 0 = one per online CPU */
 };
 
 struct sr_shard_frame {

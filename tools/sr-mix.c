@@ -70,7 +70,7 @@ static void usage(void)
 	       "      --shard-bytes SIZE  at most SIZE uncompressed bytes per shard (default 256M)\n"
 	       "      --frame-bytes SIZE  uncompressed bytes per zstd frame (default 1M)\n"
 	       "      --level N           zstd level 1-19 (default 3)\n"
-	       "      --threads N         compression threads (default all cores)\n"
+	       "      --threads N         compression threads (default one per CPU)\n"
 	       SR_RUN_HELP
 	       "\nExit status: 0 success, 1 invalid input data or a source too small,\n"
 	       "2 usage error, 3 I/O or system failure.\n", PROG);

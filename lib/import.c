@@ -1571,11 +1571,11 @@ static void array_members(struct sr_importer *imp, const char *p, size_t len, ch
 	}
 }
 
-static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error *err)
+/* Read the whole input, within the size cap, and check it is one JSON
+ * value. A syntax error is reported with its line and column. */
+static int read_document(struct sr_importer *imp, struct lines *L, const char **doc, size_t *len,
+                         struct sr_error *err)
 {
-	struct row *r = &imp->row;
-	const char *doc, *p, *end;
-	size_t len;
 	int rc;
 
 	for (;;) {
@@ -1587,51 +1587,99 @@ static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error
 		if ((rc = lines_fill(L, err)) < 0)
 			return rc;
 	}
-	doc = L->buf + L->start;
-	len = L->end - L->start;
+	*doc = L->buf + L->start;
+	*len = L->end - L->start;
 	sr_error_clear(err);
-	if (sr_json_validate(doc, len, err) < 0) {
-		/* The validator gives the byte offset in the document as the column. */
-		long off = err && err->column > 0 ? err->column - 1 : 0;
-		long line = 1 + count_lines(doc, doc + off);
-		const char *bol = doc + off;
-		while (bol > doc && bol[-1] != '\n')
-			bol--;
-		if (err) {
-			snprintf(err->file, sizeof err->file, "%s", imp->file);
-			err->line = line;
-			err->column = (long)(doc + off - bol) + 1;
-			err->code = SR_EDATA;
-		}
-		return SR_EDATA;
+	if (sr_json_validate(*doc, *len, err) == 0)
+		return 0;
+
+	/* The validator gives the byte offset in the document as the column. */
+	long off = err && err->column > 0 ? err->column - 1 : 0;
+	const char *bol = *doc + off;
+	while (bol > *doc && bol[-1] != '\n')
+		bol--;
+	if (err) {
+		snprintf(err->file, sizeof err->file, "%s", imp->file);
+		err->line = 1 + count_lines(*doc, *doc + off);
+		err->column = (long)(*doc + off - bol) + 1;
+		err->code = SR_EDATA;
 	}
-	p = doc;
+	return SR_EDATA;
+}
+
+/* Find the array of records: the document itself or the value that
+ * --records points to. Sets [*start, *end) to the array's bytes. */
+static int locate_array(struct sr_importer *imp, const char *doc, size_t len, const char **start,
+                        const char **end, struct sr_error *err)
+{
+	const char *p = doc;
 	size_t vlen = len;
+	char members[512];
+	int rc;
+
 	while (vlen && is_ws(*p)) {
 		p++;
 		vlen--;
 	}
 	if ((rc = follow_pointer(imp, &p, &vlen, err)) < 0)
 		return rc;
-	if (*p != '[') {
-		char members[512];
-		if (*p == '{' && !imp->opt.records_pointer) {
-			array_members(imp, p, vlen, members, sizeof members);
-			return fail_at(err, SR_EDATA, imp->file, 1 + count_lines(doc, p), 0,
-			               "the document is an object, not an array of records; name the "
-			               "array with --records POINTER%s%s%s", members[0] ? " (arrays here: " : "",
-			               members[0] ? members : "", members[0] ? ")" : "");
-		}
+	if (*p == '{' && !imp->opt.records_pointer) {
+		array_members(imp, p, vlen, members, sizeof members);
+		return fail_at(err, SR_EDATA, imp->file, 1 + count_lines(doc, p), 0,
+		               "the document is an object, not an array of records; name the "
+		               "array with --records POINTER%s%s%s", members[0] ? " (arrays here: " : "",
+		               members[0] ? members : "", members[0] ? ")" : "");
+	}
+	if (*p != '[')
 		return fail_at(err, SR_EDATA, imp->file, 1 + count_lines(doc, p), 0,
 		               "expected an array of records");
+	*start = p;
+	*end = value_end(p, doc + len);
+	return 0;
+}
+
+/* Import one array element, [p, e), which starts on the given line. */
+static int import_element(struct sr_importer *imp, const char *p, const char *e, long line,
+                          size_t index, struct sr_error *err)
+{
+	struct row *r = &imp->row;
+
+	r->file = imp->file;
+	r->line = line;
+	r->raw = p;
+	r->rawlen = (size_t)(e - p);
+	if (*p == '{' && sr_record_parse(&imp->rec, p, (size_t)(e - p), err) == 0) {
+		if (object_row(imp, r) < 0)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
+		return build_record(imp, r, err);
 	}
-	if (imp->opt.records_pointer)
-		vlen = (size_t)(value_end(p, doc + len) - p);
-	end = p + vlen;
-	long line = 1 + count_lines(doc, p);
-	const char *counted = p;
-	size_t index = 0;
-	for (p++; p < end;) {
+	if (skip_row(imp) < 0)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	if (*p != '{')
+		return row_error(imp, r, err, NULL, "array element %zu is not an object", index);
+	/* The whole document is valid JSON, so this is a repeated key. */
+	if (err) {
+		snprintf(err->file, sizeof err->file, "%s", imp->file);
+		err->line = line;
+		err->column = 0;
+		err->code = err->code ? err->code : SR_EDATA;
+	}
+	return imp->sink->bad(imp->sink->ctx, r->raw, r->rawlen, err);
+}
+
+static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error *err)
+{
+	const char *doc = NULL, *p, *end, *counted;
+	size_t len = 0, index = 0;
+	long line;
+	int rc;
+
+	if ((rc = read_document(imp, L, &doc, &len, err)) < 0 ||
+	    (rc = locate_array(imp, doc, len, &p, &end, err)) < 0)
+		return rc;
+	line = 1 + count_lines(doc, p);
+	counted = p;
+	for (p++; p < end; index++) {
 		while (p < end && (is_ws(*p) || *p == ','))
 			p++;
 		if (p >= end || *p == ']')
@@ -1639,32 +1687,8 @@ static int import_json(struct sr_importer *imp, struct lines *L, struct sr_error
 		const char *e = value_end(p, end);
 		line += count_lines(counted, p);
 		counted = p;
-		r->file = imp->file;
-		r->line = line;
-		r->raw = p;
-		r->rawlen = (size_t)(e - p);
-		if (*p != '{') {
-			if (skip_row(imp) < 0)
-				return sr_fail(err, SR_ENOMEM, "out of memory");
-			rc = row_error(imp, r, err, NULL, "array element %zu is not an object", index);
-		} else if (sr_record_parse(&imp->rec, p, (size_t)(e - p), err) < 0) {
-			if (skip_row(imp) < 0)
-				return sr_fail(err, SR_ENOMEM, "out of memory");
-			if (err) {
-				snprintf(err->file, sizeof err->file, "%s", imp->file);
-				err->line = line;
-				err->column = 0;
-				err->code = err->code ? err->code : SR_EDATA;
-			}
-			rc = imp->sink->bad(imp->sink->ctx, r->raw, r->rawlen, err);
-		} else if (object_row(imp, r) < 0) {
-			return sr_fail(err, SR_ENOMEM, "out of memory");
-		} else {
-			rc = build_record(imp, r, err);
-		}
-		if (rc < 0)
+		if ((rc = import_element(imp, p, e, line, index, err)) < 0)
 			return rc;
-		index++;
 		p = e;
 	}
 	return 0;

@@ -3,9 +3,9 @@
  * and each layer's forward pass beside its backward pass.
  *
  * Matrix products go through CBLAS; everything else is a loop over rows
- * parallelised with OpenMP. Every reduction runs in a fixed order that does
- * not depend on the thread count (a row, or a column, belongs to one
- * thread), so results are the same from run to run.
+ * parallelised with OpenMP. Every reduction runs in an order fixed by the
+ * thread count (a row, or a column, belongs to one thread), so the same
+ * inputs and thread count give bit-identical results.
  */
 #include <errno.h>
 #include <math.h>
@@ -554,7 +554,7 @@ struct layer_acts {
 	float *q;      /* (N,H*D) queries after rotary embedding */
 	float *k;      /* (N,KV*D) keys after rotary embedding */
 	float *v;      /* (N,KV*D) values */
-	float *probs;  /* (B,H,T,T) attention weights; only each row's window is set */
+	float *probs;  /* (B,H,T,T) attention weights, 0 outside each row's window */
 	float *atty;   /* (N,H*D) attention output before o_proj */
 	float *x2;     /* (N,C) residual after attention */
 	float *ln2;    /* (N,C) post_attention_layernorm output */
@@ -1292,7 +1292,7 @@ int sr_model_forward_cached(struct sr_model *m, struct sr_kv_cache *c, const int
 		size_t layer_off = (size_t)l * c->n_seq * c->max_len * K;
 
 		view_layer(m, m->params, l, &w);
-		rmsnorm_forward(ln, sel, x, w.ln1, R, C, eps); /* sel holds rstd here */
+		rmsnorm_forward(ln, sel, x, w.ln1, R, C, eps); /* sel is rstd scratch here */
 		linear_forward(q, ln, w.wq, w.bq, R, C, Q);
 		linear_forward(k, ln, w.wk, w.bk, R, C, K);
 		linear_forward(v, ln, w.wv, w.bv, R, C, K);

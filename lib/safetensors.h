@@ -20,7 +20,7 @@
 #include "sr.h"
 
 #define SR_ST_MAX_DIMS 8
-/* Largest header accepted, as other readers do (100 MB). */
+/* Largest header accepted (100 MB), a cap against hostile files. */
 #define SR_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
 enum sr_st_dtype { SR_ST_F32, SR_ST_BF16, SR_ST_F16, SR_ST_OTHER };

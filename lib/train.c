@@ -179,7 +179,7 @@ int sr_dataset_load(struct sr_dataset *ds, const char *path, const char *prefix,
 /* ---------------------------------------------------------------------- */
 /* Rows                                                                    */
 
-/* Documents in order, cut into rows: row r holds order[first[r] ..
+/* Documents in order, cut into rows: row r is order[first[r] ..
  * first[r+1]). */
 struct rows {
 	uint32_t *order;   /* (docs) */

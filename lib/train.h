@@ -78,7 +78,7 @@ int sr_dataset_load(struct sr_dataset *ds, const char *path, const char *prefix,
                     struct sr_error *err);
 void sr_dataset_release(struct sr_dataset *ds);
 
-/* What a run will do, filled by sr_trainer_new for the caller to print. */
+/* The plan of a run, filled by sr_trainer_new for the caller to print. */
 struct sr_train_plan {
 	size_t params;            /* parameter count */
 	uint64_t bytes_params;    /* 4 bytes per parameter */

@@ -45,7 +45,8 @@ static void test_conversions(void)
 	CHECK(sr_f16_to_f32(0x03ff) == 1023 * 0x1p-24f);
 	CHECK(isinf(sr_f16_to_f32(0x7c00)));
 	CHECK(isnan(sr_f16_to_f32(0x7e00)));
-	CHECK(sr_f16_to_f32(0x8000) == 0.0f && signbit(sr_f16_to_f32(0x8000)));
+	CHECK(sr_f16_to_f32(0x8000) == 0.0f);
+	CHECK(signbit(sr_f16_to_f32(0x8000)));
 
 	CHECK(sr_bf16_to_f32(0x3f80) == 1.0f);
 	CHECK_INT(sr_f32_to_bf16(1.0f), 0x3f80);
@@ -106,7 +107,8 @@ static void test_round_trip(void)
 		CHECK_INT(sr_st_read_f32(r, "weights.a", out, 6, &err), 0);
 		for (int i = 0; i < 6; i++)
 			CHECK(out[i] == sr_bf16_to_f32(sr_f32_to_bf16(a[i])));
-		CHECK(out[0] == 1.5f && out[5] == 1.0f);
+		CHECK(out[0] == 1.5f);
+		CHECK(out[5] == 1.0f);
 		sr_st_close(r);
 	}
 
@@ -135,7 +137,8 @@ static void test_f16_file(void)
 	CHECK_INT(sr_st_open(tmppath("f16.safetensors"), &r, &err), 0);
 	if (r) {
 		CHECK_INT(sr_st_read_f32(r, "h", out, 2, &err), 0);
-		CHECK(out[0] == 1.0f && out[1] == -2.0f);
+		CHECK(out[0] == 1.0f);
+		CHECK(out[1] == -2.0f);
 		sr_st_close(r);
 	}
 }

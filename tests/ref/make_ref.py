@@ -35,8 +35,8 @@ CASES = {
                   rms_norm_eps=1e-6, attention_bias=False, tie_word_embeddings=True),
 }
 
-# Two rows of 12: row 0 packs documents of 7 and 5 tokens, row 1 holds one
-# document of 9 tokens and 3 padding positions (a document of their own).
+# Two rows of 12: row 0 packs documents of 7 and 5 tokens, and row 1 has
+# one document of 9 tokens and 3 padding positions (a document of their own).
 POS = [[0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4],
        [0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2]]
 

@@ -1,11 +1,11 @@
 /*
  * bpe_train.c - learning byte-level BPE merges from text.
  *
- * Words (pre-tokenized pieces) are counted once; each round takes the most
- * frequent adjacent pair from a max-heap whose entries may be stale (a
- * pair's count only falls once it exists, so a popped entry whose count no
- * longer matches is pushed again with the current count). Only the words
- * that contain the pair are rewritten.
+ * Words (pre-tokenized pieces) are counted once. Each round takes the most
+ * frequent adjacent pair from a max-heap whose entries may be stale: a
+ * pair's count only falls once the pair exists, so a popped entry whose
+ * count no longer matches is pushed again with the current count. Only the
+ * words that contain the pair are rewritten.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -218,7 +218,7 @@ static int count_word(struct sr_bpe_trainer *tr, const char *s, size_t len, stru
 }
 
 /* Normalize (NFC, as the saved tokenizer does) and split one piece of text
- * that holds no special token. */
+ * without special tokens. */
 static int add_plain(struct sr_bpe_trainer *tr, const char *s, size_t len, struct sr_error *err)
 {
 	utf8proc_uint8_t *norm = NULL;
@@ -437,8 +437,8 @@ static int pair_add_word(struct pair_info *p, uint32_t w)
 	return 0;
 }
 
-/* Add delta * count for every adjacent pair of word w; with track set,
- * record w in the lists of the pairs that contain token track. */
+/* Add delta * count for every adjacent pair of word w. When track is not
+ * -1, also record w in the lists of the pairs that contain token track. */
 static int count_pairs(struct merge_state *ms, struct word *w, uint32_t wi, int64_t delta,
 	int32_t track, int32_t *touched, size_t *n_touched)
 {

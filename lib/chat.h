@@ -14,12 +14,12 @@
  *            generation prompt: <|start_header_id|>assistant<|end_header_id|>\n\n
  *            end of turn: <|eot_id|> (and <|end_of_text|>)
  *
- * Tokenization is done piece by piece: the template's own text (headers,
- * end-of-turn tokens) with special tokens recognised, each message's
- * content with special tokens NOT recognised, so text such as "<|im_end|>"
- * inside a user message cannot forge a turn boundary, and the first token
- * of an assistant reply is the same one the model has to produce after the
- * generation prompt.
+ * Tokenization is done piece by piece. The template's own text (headers,
+ * end-of-turn tokens) is encoded with special tokens recognised, and each
+ * message's content with special tokens NOT recognised, so text such as
+ * "<|im_end|>" inside a user message cannot forge a turn boundary. Because
+ * content starts a new piece, the first token of an assistant reply is the
+ * one the model has to produce after the generation prompt.
  *
  * The assistant mask is 1 on the tokens of an assistant message's content
  * and on its end-of-turn token, 0 everywhere else (system and user turns,
@@ -60,8 +60,8 @@ void sr_chat_seq_release(struct sr_chat_seq *seq);
 /* Parse a template name ("chatml", "llama3"). Returns 0 or SR_EUSAGE. */
 int sr_chat_format_parse(const char *name, enum sr_chat_format *out, struct sr_error *err);
 const char *sr_chat_format_name(enum sr_chat_format format);
-/* The format's Jinja template, as tokenizer_config.json's chat_template
- * holds it for Hugging Face transformers (static string). */
+/* The format's Jinja template, in the form Hugging Face transformers reads
+ * from tokenizer_config.json's chat_template (static string). */
 const char *sr_chat_format_jinja(enum sr_chat_format format);
 
 /* Pick the format a tokenizer was made for: from the chat_template of its

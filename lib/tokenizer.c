@@ -1,9 +1,9 @@
 /*
  * tokenizer.c - encoding and decoding with a byte-level BPE tokenizer.
  *
- * The encode pipeline follows Hugging Face tokenizers (the Rust crate,
- * version 0.20 and later) step by step, because token ids must come out
- * identical:
+ * The encode pipeline follows Hugging Face tokenizers step by step, because
+ * token ids must come out identical (tests/tokenizer-reference.sh compares
+ * them with the @lenml/tokenizers port):
  *
  *   1. added tokens whose "normalized" is false are cut out of the raw text
  *      (leftmost-longest match, as its Aho-Corasick automaton does);
@@ -484,12 +484,18 @@ static int step_find(struct encoder *e, const struct pre_step *st, const char *s
 static size_t char_len(const char *s, size_t avail)
 {
 	unsigned char c = (unsigned char)s[0];
-	size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	size_t n = 4;
+	if (c < 0x80)
+		n = 1;
+	else if (c < 0xE0)
+		n = 2;
+	else if (c < 0xF0)
+		n = 3;
 	return n > avail ? avail : n;
 }
 
 /* Apply one Split step to the piece s[0..len), appending to out. Matches
- * and the text between them become pieces, combined as the behavior says:
+ * and the text between them become pieces, combined by the behavior:
  * MergedWithPrevious appends a match to the text before it, MergedWithNext
  * appends the text after a match to that match, Contiguous joins runs of
  * the same kind. Empty pieces are dropped. */
@@ -911,8 +917,9 @@ static int append_lossy(struct sr_buf *out, const char *s, size_t len)
 	return 0;
 }
 
-/* Map a byte-level token back to bytes; a token with a character outside
- * the alphabet is kept as its own UTF-8 bytes, as Hugging Face does. */
+/* Map a byte-level token back to bytes. A token with a character outside
+ * the alphabet, such as an added token that contains a space, is kept as
+ * its own UTF-8 bytes. */
 static int bytelevel_bytes(const char *s, size_t len, struct sr_buf *out)
 {
 	size_t start = out->len, i = 0;
@@ -941,10 +948,14 @@ static int fallback_byte(const char *s, size_t len)
 	int v = 0;
 	for (int k = 3; k < 5; k++) {
 		char c = s[k];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-		if (d < 0)
+		int digit;
+		if (c >= '0' && c <= '9')
+			digit = c - '0';
+		else if (c >= 'A' && c <= 'F')
+			digit = c - 'A' + 10;
+		else
 			return -1;
-		v = v * 16 + d;
+		v = v * 16 + digit;
 	}
 	return v;
 }

@@ -172,7 +172,8 @@ static int load_merges(struct sr_tokenizer *tok, const json_t *merges, struct sr
 				joined.data);
 			break;
 		}
-		/* A repeated pair takes the later rank, as in Hugging Face's map. */
+		/* A repeated pair takes the later rank: in the reference
+		 * implementation's rank map a later entry replaces an earlier one. */
 		if (pairmap_put(&tok->merges, ia, ib, (int32_t)i, im) < 0) {
 			rc = oom(err);
 			break;
@@ -273,7 +274,7 @@ static int load_added(struct sr_tokenizer *tok, const json_t *added, struct sr_e
 		t->lstrip = get_bool(a, "lstrip", 0);
 		t->rstrip = get_bool(a, "rstrip", 0);
 		t->single_word = get_bool(a, "single_word", 0);
-		/* Hugging Face's default: normalized unless special. */
+		/* A missing "normalized" is taken as the opposite of "special". */
 		t->normalized = get_bool(a, "normalized", !t->special);
 		set_token(tok, t->id, t->content, t->len);
 		tok->added_index[t->id] = (int32_t)(tok->n_added - 1);
@@ -819,8 +820,8 @@ static json_t *model_json(const struct sr_tokenizer *tok)
 	for (size_t i = 0; ok && i < tok->n_vocab_keys; i++)
 		ok = json_object_set_new(vocab, keys[i],
 			json_integer(strmap_get(&tok->vocab, keys[i], strlen(keys[i])))) == 0;
-	/* "a b" strings load in every tokenizers version; pairs are needed only
-	 * when a token contains a space. */
+	/* The "a b" string form is the older one that more readers accept.
+	 * Pairs are needed only when a token contains a space. */
 	for (size_t i = 0; ok && i < tok->n_merges; i++) {
 		const char *a = tok->tokens[tok->merge_pairs[i][0]];
 		const char *b = tok->tokens[tok->merge_pairs[i][1]];

@@ -113,9 +113,10 @@ static void test_chatml(void)
 	if (!tok)
 		return;
 	CHECK_INT(sr_chat_new(tok, NULL, &chat, &err), 0);
-	CHECK(chat && sr_chat_format_of(chat) == SR_CHAT_CHATML);
+	CHECK(chat != NULL);
 	if (!chat)
 		return;
+	CHECK_INT(sr_chat_format_of(chat), SR_CHAT_CHATML);
 	CHECK_STR(render(chat, messages, 0),
 		"<|im_start|>system\nYou are a careful assistant.<|im_end|>\n"
 		"<|im_start|>user\nHow do I make bread?<|im_end|>\n"
@@ -192,9 +193,10 @@ static void test_llama3(void)
 	if (!tok)
 		return;
 	CHECK_INT(sr_chat_new(tok, NULL, &chat, &err), 0);
-	CHECK(chat && sr_chat_format_of(chat) == SR_CHAT_LLAMA3);
+	CHECK(chat != NULL);
 	if (!chat)
 		return;
+	CHECK_INT(sr_chat_format_of(chat), SR_CHAT_LLAMA3);
 	/* Content is trimmed, as the Llama 3 template's "| trim" does. */
 	const char *expected =
 		"<|begin_of_text|>"

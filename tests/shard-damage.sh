@@ -61,5 +61,23 @@ sr-shard verify notjson 2>/dev/null
 
 rm good/manifest.json
 sr-shard verify good 2>/dev/null
-[ $? -ne 0 ] || fail "verify without a manifest succeeded"
+[ $? -eq 1 ] || fail "verify without a manifest did not exit 1"
+
+# A run killed at any point leaves either a manifest that vouches for
+# complete shards, or no manifest (so verify fails); a rerun cleans up.
+gen_samples big harmful 20000 2 >big.jsonl
+sr-mix -o good --format rt --frame-bytes 64K big.jsonl &
+pid=$!
+sleep 0.5
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if [ -e good/manifest.json ]; then
+	sr-shard verify good 2>/dev/null || fail "a manifest left by a killed run does not verify"
+else
+	sr-shard verify good 2>/dev/null
+	[ $? -eq 1 ] || fail "verify after a killed run did not exit 1"
+fi
+sr-mix -o good --format rt --frame-bytes 64K -q big.jsonl || fail "rerun after kill exited $?"
+sr-shard verify good 2>/dev/null || fail "verify after the rerun"
+ls good | grep -q tmp && fail "temporary files left after the rerun: $(ls good)"
 echo "shard-damage: ok"

@@ -280,7 +280,8 @@ static int add_record(struct sr_run *run, struct sr_record *rec, const struct op
 }
 
 /* Remove train-NNNNN.jsonl.zst and val-NNNNN.jsonl.zst files that an
- * earlier run left and this run did not write. */
+ * earlier run left and this run did not write, and the temporary files
+ * (NAME.tmp.PID) of a run that was killed. */
 static int remove_stale(const char *dir, json_t *shards, struct sr_error *err)
 {
 	DIR *d = opendir(dir);
@@ -295,22 +296,29 @@ static int remove_stale(const char *dir, json_t *shards, struct sr_error *err)
 		int ours = 0;
 		size_t i;
 		json_t *e;
+		const char *ext;
+		if (strncmp(de->d_name, "manifest.json.tmp.", 18) == 0)
+			goto remove;
 		if (sscanf(de->d_name, "train-%5u.jsonl.zs%1[t]", &n, tail) != 2 &&
 		    sscanf(de->d_name, "val-%5u.jsonl.zs%1[t]", &n, tail) != 2)
 			continue;
-		if (!strstr(de->d_name, ".jsonl.zst") || strlen(strstr(de->d_name, ".jsonl.zst")) != 10)
+		ext = strstr(de->d_name, ".jsonl.zst");
+		if (strncmp(ext, ".jsonl.zst.tmp.", 15) == 0)
+			goto remove;
+		if (strlen(ext) != 10)
 			continue;
 		json_array_foreach(shards, i, e)
 			if (strcmp(json_string_value(json_object_get(e, "file")), de->d_name) == 0)
 				ours = 1;
 		if (ours)
 			continue;
+remove:
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (unlink(path) < 0) {
-			rc = sr_fail(err, SR_EIO, "cannot remove old shard '%s': %s", path, strerror(errno));
+			rc = sr_fail(err, SR_EIO, "cannot remove '%s': %s", path, strerror(errno));
 			break;
 		}
-		sr_msg_notice("removed old shard '%s'", path);
+		sr_msg_notice("removed '%s', left by an earlier run", path);
 	}
 	closedir(d);
 	return rc;

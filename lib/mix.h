@@ -3,9 +3,9 @@
  * exact per-source counts or ratios, a seeded shuffle, and a validation
  * split stratified by source and label and grouped by prompt id.
  *
- * Memory: the mixer keeps each example's bytes in a spill file (created in
- * a directory the caller names and unlinked at once) and only a fixed-size
- * entry per example in memory (struct sr_mix_entry, 56 bytes), plus one
+ * Memory: the mixer keeps each example's bytes in a spill file, created
+ * in a directory the caller names and unlinked at once. Memory holds only
+ * a fixed-size entry per example (struct sr_mix_entry, 56 bytes) and one
  * copy of each distinct mix key, source, label and guideline set name.
  * Selection and splitting work on the entries.
  *
@@ -86,7 +86,7 @@ int sr_mix_note_guidelines(struct sr_mix *m, const char *set, const char *versio
                            struct sr_error *err);
 
 /* Apply the quotas, shuffle, and split. SR_EDATA when a key is too small
- * for its quota or the split cannot be made; err->message says which. */
+ * for its quota or the split cannot be made; err->message names which. */
 int sr_mix_select(struct sr_mix *m, struct sr_error *err);
 
 /* After sr_mix_select: number of examples in a split, and the i-th one's

@@ -116,7 +116,7 @@ done:
  * The writer is a pipeline: the caller's thread fills frames in a ring of
  * slots, worker threads compress filled slots in any order, and the
  * caller's thread writes compressed slots strictly in sequence. Frame k
- * lives in slot k % nslots; a slot is reused only after its frame was
+ * lives in slot k % nslots. A slot is reused only after its frame was
  * written, so at most nslots frames are in memory.
  */
 struct slot {

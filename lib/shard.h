@@ -2,8 +2,8 @@
  * shard.h - the shard format: JSON Lines compressed with zstd as a sequence
  * of independent frames, plus the manifest.json that lists every shard.
  *
- * A shard is a file of zstd frames. Each frame holds whole lines only (a
- * record never spans two frames), carries its content size and zstd's own
+ * A shard is a file of zstd frames. Each frame contains whole lines only
+ * (a record never spans two frames), carries its content size and zstd's own
  * content checksum, and is at most frame_bytes long before compression
  * unless one record alone is longer. Damage therefore costs at most the
  * records of one frame, and `zstd -d` or any zstd reader decompresses a

@@ -340,8 +340,8 @@ static json_t *quotas_json(const struct sr_mix_quota *q, size_t n, int weight)
 	return o;
 }
 
-/* The options that shape the data; the output directory, thread count and
- * verbosity are left out so two runs that build the same data write the
+/* The options that shape the data. The output directory, thread count and
+ * verbosity are left out, so two runs that build the same data write the
  * same manifest. */
 static json_t *arguments_json(const struct options *o)
 {
@@ -363,7 +363,7 @@ static json_t *arguments_json(const struct options *o)
 }
 
 /* Inputs by file name without the directory, so the manifest does not
- * depend on where the files lie; standard input cannot be read twice, so
+ * depend on where the files lie. Standard input cannot be read twice, so
  * its hash is null. */
 static int inputs_json(int nfiles, char **files, json_t **out, struct sr_error *err)
 {

@@ -3,7 +3,8 @@
 # (and XSTest, whose safe prompts check that benign records go through as
 # well): each record comes out once per attack with the attack fields set,
 # every invertible attack decodes back to base_query (test-attack
-# --roundtrip), and the output is the same for the same seed.
+# --roundtrip), sr-synth's built-in teacher recognises the attacks it
+# claims to, and the output is the same for the same seed.
 set -eu
 data="$SR_SHARED/data"
 [ -d "$data/advbench" ] || { echo "skip: no shared data in '$SR_SHARED'"; exit 77; }
@@ -51,6 +52,13 @@ for f in *.jsonl; do
 	fi
 	echo "$f: $n records, $((n * attacks)) attacked records, round trips ok"
 done
+
+# sr-synth's built-in teacher recognises the encodings and framings it
+# claims to, at the rates test-attack --teacher sets.
+if [ -f "$SR_SRCDIR/lib/teacher.h" ]; then
+	cat *.out.jsonl >all.out.jsonl
+	test-attack --teacher all.out.jsonl
+fi
 
 # Same seed, same bytes; another seed, other template variants.
 sr-attack --all --seed 7 jbb.jsonl | cmp - jbb.out.jsonl

@@ -121,8 +121,8 @@ static int render_guidelines(const struct guide *g, int benign, struct sr_buf *o
 	return 0;
 }
 
-/* Is a line of an example's reasoning the step of a guideline left out for
- * that example? Steps are recognised by the "Title:" they start with. */
+/* Return whether a line of an example's reasoning is the step of a
+ * guideline left out for that example. A step starts with "Title:". */
 static int line_left_out(const struct guide *g, const char *line, size_t len, int benign)
 {
 	size_t i;

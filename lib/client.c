@@ -35,10 +35,11 @@
 struct request {
 	struct sr_client *client;
 	char *name;               /* for log messages: the caller's name, or "#N" */
-	json_t *body;             /* the caller's body (own copy) */
-	char *body_text;          /* its compact serialisation, hashed for cache keys */
+	char *body_text;          /* the body as sent, without model, n and seed */
 	size_t body_len;
-	int64_t seed;             /* the body's "seed", or -1 */
+	int64_t seed;             /* the base seed, or -1 */
+	long max_tokens;          /* for tpm estimates, 0 when unknown */
+	struct sr_cache_key key_base; /* hash of body and seed, for the cache keys */
 	int n;
 	sr_client_done_fn done;
 	void *user;
@@ -71,6 +72,7 @@ struct transfer {
 struct sr_client {
 	struct sr_client_config cfg;
 	char *endpoint, *model, *url, *host, *cache_path;
+	char *model_json;         /* the model name as a JSON string */
 	char *auth_header;        /* "Authorization: Bearer KEY", or NULL */
 	const char *key;          /* the key inside auth_header, for redaction */
 	CURLM *multi;
@@ -262,6 +264,11 @@ int sr_client_new(const struct sr_client_config *cfg, struct sr_client **out, st
 	}
 	if (!(c->host = url_host(c->endpoint)))
 		goto nomem;
+	json_t *mj = json_string(c->model);
+	c->model_json = mj ? sr_json_dumps(mj) : NULL;
+	json_decref(mj);
+	if (!c->model_json)
+		goto nomem;
 
 	const char *env = cfg->api_key_env ? cfg->api_key_env : "OPENAI_API_KEY";
 	const char *key = getenv(env);
@@ -404,10 +411,24 @@ static void fail_samples(struct request *r, int first, int count, const struct s
 
 /* ---- cache entries ---- */
 
+/* The body and the seed, hashed once per request. */
+static struct sr_cache_key request_key_base(const struct request *r)
+{
+	char seed[32];
+	int len = snprintf(seed, sizeof seed, "%lld", (long long)r->seed);
+	struct sr_cache_key k = sr_cache_key_make("", "", r->body_text, r->body_len, 0);
+	struct sr_cache_key s = sr_cache_key_make("", "", seed, (size_t)len, 0);
+	k.hi ^= s.hi * 0x9E3779B97F4A7C15ULL;
+	k.lo ^= s.lo * 0xC2B2AE3D27D4EB4FULL;
+	return k;
+}
+
+/* The cache key of sample i: endpoint, model, body and seed, and index. */
 static struct sr_cache_key sample_key(struct request *r, int i)
 {
 	struct sr_client *c = r->client;
-	return sr_cache_key_make(c->endpoint, c->model, r->body_text, r->body_len, i);
+	uint64_t base[2] = {r->key_base.hi, r->key_base.lo};
+	return sr_cache_key_make(c->endpoint, c->model, (const char *)base, sizeof base, i);
 }
 
 static char *json_strdup_or_null(json_t *v)
@@ -512,16 +533,68 @@ int sr_client_submit(struct sr_client *c, json_t *body, int n,
 int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, int n,
                            sr_client_done_fn done, void *user, struct sr_error *err)
 {
-	struct request *r;
+	struct sr_client_request req = {0};
 	int rc;
 
-	if (n < 1 || n > 1000000)
-		return sr_fail(err, SR_EUSAGE, "invalid sample count %d", n);
 	if (!json_is_object(body) || !json_is_array(json_object_get(body, "messages")))
 		return sr_fail(err, SR_EUSAGE, "request body must be an object with a \"messages\" array");
 	if (json_object_get(body, "model") || json_object_get(body, "n"))
 		return sr_fail(err, SR_EUSAGE,
 		               "request body must not set \"model\" or \"n\": the client sets them");
+	json_t *seed = json_object_get(body, "seed");
+	json_t *mt = json_object_get(body, "max_tokens");
+	if (!mt)
+		mt = json_object_get(body, "max_completion_tokens");
+	/* The seed travels apart from the body, so a shallow copy without it. */
+	json_t *copy = json_copy(body);
+	if (!copy)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	json_object_del(copy, "seed");
+	char *text = sr_json_dumps(copy);
+	json_decref(copy);
+	if (!text)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	req.name = name;
+	req.body = text;
+	req.body_len = strlen(text);
+	req.seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? json_integer_value(seed) : -1;
+	req.max_tokens = json_is_integer(mt) ? (long)json_integer_value(mt) : 0;
+	req.n = n;
+	rc = sr_client_submit_request(c, &req, done, user, err);
+	free(text);
+	return rc;
+}
+
+/* Remove every queued transfer of r (after a failed submit). */
+static void unqueue_request(struct sr_client *c, struct request *r)
+{
+	struct transfer **link = &c->queue_head, *prev = NULL;
+
+	while (*link) {
+		struct transfer *t = *link;
+		if (t->req == r) {
+			*link = t->next;
+			free(t);
+			continue;
+		}
+		prev = t;
+		link = &t->next;
+	}
+	c->queue_tail = prev;
+}
+
+int sr_client_submit_request(struct sr_client *c, const struct sr_client_request *req,
+                             sr_client_done_fn done, void *user, struct sr_error *err)
+{
+	struct request *r;
+	int n = req->n, rc;
+	char *hit = NULL;
+
+	if (n < 1 || n > 1000000)
+		return sr_fail(err, SR_EUSAGE, "invalid sample count %d", n);
+	if (!req->body || req->body_len < 2 || req->body[0] != '{' ||
+	    req->body[req->body_len - 1] != '}')
+		return sr_fail(err, SR_EUSAGE, "request body must be a JSON object");
 	if (!(r = calloc(1, sizeof *r)))
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	r->client = c;
@@ -529,22 +602,23 @@ int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, 
 	r->done = done;
 	r->user = user;
 	r->unsettled = n;
-	r->body = json_deep_copy(body);
-	r->body_text = r->body ? sr_json_dumps(r->body) : NULL;
-	if (name)
-		r->name = strndup(name, 200);
+	r->seed = req->seed;
+	r->max_tokens = req->max_tokens;
+	r->body_len = req->body_len;
+	r->body_text = strndup(req->body, req->body_len);
+	if (req->name)
+		r->name = strndup(req->name, 200);
 	else if (asprintf(&r->name, "#%llu", (unsigned long long)c->st.submitted + 1) < 0)
 		r->name = NULL;
 	r->res = calloc(1, sizeof *r->res);
 	if (r->res)
 		r->res->samples = calloc((size_t)n, sizeof *r->res->samples);
-	if (!r->body_text || !r->res || !r->res->samples || !r->name) {
+	hit = calloc((size_t)n, 1);
+	if (!r->body_text || !r->res || !r->res->samples || !r->name || !hit) {
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 		goto fail;
 	}
-	r->body_len = strlen(r->body_text);
-	json_t *seed = json_object_get(body, "seed");
-	r->seed = json_is_integer(seed) ? json_integer_value(seed) : -1;
+	r->key_base = request_key_base(r);
 	r->res->user = user;
 	r->res->n = n;
 	for (int i = 0; i < n; i++) {
@@ -553,39 +627,42 @@ int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, 
 		r->res->samples[i].completion_tokens = -1;
 	}
 
-	/* Answer what the cache has, then queue the gaps. */
+	/* Take what the cache has, then queue the gaps. */
+	for (int i = 0; i < n && c->cache; i++) {
+		json_t *v = NULL;
+		if ((rc = sr_cache_get(c->cache, sample_key(r, i), &v, err)) < 0)
+			goto fail;
+		if (v && sample_from_cache(&r->res->samples[i], v) == 0) {
+			hit[i] = 1;
+		} else if (v) {
+			sample_release(&r->res->samples[i]);
+			memset(&r->res->samples[i], 0, sizeof r->res->samples[i]);
+			r->res->samples[i].seed = -1;
+		}
+		json_decref(v);
+	}
 	int gap_start = -1;
 	for (int i = 0; i <= n; i++) {
-		int hit = 0;
-		if (i < n && c->cache) {
-			json_t *v = NULL;
-			if (sr_cache_get(c->cache, sample_key(r, i), &v, err) < 0) {
-				rc = SR_EIO;
-				goto fail;
-			}
-			if (v && sample_from_cache(&r->res->samples[i], v) == 0) {
-				hit = 1;
-				r->unsettled--;
-				r->res->ok++;
-				c->st.cache_hits++;
-				c->st.samples_ok++;
-			} else if (v) {
-				sample_release(&r->res->samples[i]);
-				memset(&r->res->samples[i], 0, sizeof r->res->samples[i]);
-				r->res->samples[i].seed = -1;
-			}
-			json_decref(v);
-		}
-		if (i < n && !hit && gap_start < 0)
+		if (i < n && !hit[i] && gap_start < 0)
 			gap_start = i;
-		if ((i == n || hit) && gap_start >= 0) {
+		if ((i == n || hit[i]) && gap_start >= 0) {
 			if ((rc = queue_samples(r, gap_start, i - gap_start)) < 0) {
+				unqueue_request(c, r);
 				sr_fail(err, rc, "out of memory");
 				goto fail;
 			}
 			gap_start = -1;
 		}
 	}
+	for (int i = 0; i < n; i++) {
+		if (!hit[i])
+			continue;
+		r->unsettled--;
+		r->res->ok++;
+		c->st.cache_hits++;
+		c->st.samples_ok++;
+	}
+	free(hit);
 	r->live_next = c->live;
 	if (c->live)
 		c->live->live_prev = r;
@@ -595,13 +672,13 @@ int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, 
 	request_settle_check(r);
 	return 0;
 fail:
-	/* NOTE: transfers already queued for r stay queued only if none were
-	 * made; queue_samples fails only on the first allocation in practice. */
 	if (r->res) {
+		for (int i = 0; r->res->samples && i < n; i++)
+			sample_release(&r->res->samples[i]);
 		free(r->res->samples);
 		free(r->res);
 	}
-	json_decref(r->body);
+	free(hit);
 	free(r->body_text);
 	free(r->name);
 	free(r);
@@ -623,10 +700,7 @@ static void refill_buckets(struct sr_client *c, double now)
 
 static long estimate_tokens(const struct transfer *t)
 {
-	json_t *mt = json_object_get(t->req->body, "max_tokens");
-	if (!mt)
-		mt = json_object_get(t->req->body, "max_completion_tokens");
-	long per = json_is_integer(mt) ? (long)json_integer_value(mt) : TPM_DEFAULT_COMPLETION;
+	long per = t->req->max_tokens > 0 ? t->req->max_tokens : TPM_DEFAULT_COMPLETION;
 	/* About four bytes per token for English text: an estimate only. */
 	return (long)(t->req->body_len / 4) + per * t->count;
 }
@@ -701,23 +775,32 @@ static int64_t transfer_seed(const struct transfer *t)
 	return (int64_t)(splitmix((uint64_t)t->req->seed ^ ((uint64_t)t->first << 32)) & 0x7fffffff);
 }
 
+/* The request sent: the body with "model", "n" and "seed" spliced in
+ * front of its members, so the body is not serialised again. */
 static char *build_payload(struct sr_client *c, struct transfer *t)
 {
-	json_t *p = json_object();
-	const char *k;
-	json_t *v;
+	struct sr_buf b = {0};
+	const struct request *r = t->req;
 
-	json_object_set_new(p, "model", json_string(c->model));
-	json_object_foreach(t->req->body, k, v)
-		json_object_set(p, k, v);
+	sr_buf_puts(&b, "{\"model\":");
+	sr_buf_puts(&b, c->model_json);
 	if (t->count > 1)
-		json_object_set_new(p, "n", json_integer(t->count));
+		sr_buf_printf(&b, ",\"n\":%d", t->count);
 	int64_t seed = transfer_seed(t);
 	if (seed >= 0)
-		json_object_set_new(p, "seed", json_integer(seed));
-	char *s = sr_json_dumps(p);
-	json_decref(p);
-	return s;
+		sr_buf_printf(&b, ",\"seed\":%lld", (long long)seed);
+	/* Skip the body's '{' and any white space; an empty object adds nothing. */
+	size_t i = 1;
+	while (i < r->body_len && (r->body_text[i] == ' ' || r->body_text[i] == '\t' ||
+	                           r->body_text[i] == '\n' || r->body_text[i] == '\r'))
+		i++;
+	if (r->body_text[i] != '}')
+		sr_buf_puts(&b, ",");
+	if (sr_buf_append(&b, r->body_text + i, r->body_len - i) < 0) {
+		sr_buf_release(&b);
+		return NULL;
+	}
+	return b.data;
 }
 
 static int start_transfer(struct sr_client *c, struct transfer *t, double now)
@@ -1265,7 +1348,6 @@ static void deliver_done(struct sr_client *c)
 		c->st.completed++;
 		sr_client_done_fn done = r->done;
 		void *user = r->user;
-		json_decref(r->body);
 		free(r->body_text);
 		free(r->name);
 		free(r);
@@ -1392,7 +1474,6 @@ void sr_client_free(struct sr_client *c)
 		struct request *r = c->live;
 		c->live = r->live_next;
 		sr_client_result_free(r->res);
-		json_decref(r->body);
 		free(r->body_text);
 		free(r->name);
 		free(r);
@@ -1405,6 +1486,7 @@ void sr_client_free(struct sr_client *c)
 	}
 	free(c->endpoint);
 	free(c->model);
+	free(c->model_json);
 	free(c->url);
 	free(c->host);
 	free(c->cache_path);

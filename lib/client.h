@@ -197,6 +197,23 @@ int sr_client_submit(struct sr_client *c, json_t *body, int n,
 int sr_client_submit_named(struct sr_client *c, const char *name, json_t *body, int n,
                            sr_client_done_fn done, void *user, struct sr_error *err);
 
+/* A request whose body is already serialised, for callers that build it
+ * from bytes they have (sr-synth splices the record's request). */
+struct sr_client_request {
+	const char *name;      /* for log messages (copied), or NULL */
+	const char *body;      /* a JSON object without "model", "n" and "seed"; not checked */
+	size_t body_len;
+	int64_t seed;          /* the base seed (see sr_client_submit), or -1 for none */
+	long max_tokens;       /* the body's completion limit, for tpm estimates; 0 = unknown */
+	int n;                 /* samples, at least 1 */
+};
+
+/* The same as sr_client_submit_named for a serialised body (copied). The
+ * cache keys hash the body bytes, so the same record must give the same
+ * bytes on every run. */
+int sr_client_submit_request(struct sr_client *c, const struct sr_client_request *req,
+                             sr_client_done_fn done, void *user, struct sr_error *err);
+
 /* Make progress: start transfers, wait up to timeout_ms for network
  * activity or the next retry, handle finished transfers and run callbacks.
  * Returns the number of requests still pending (0 = idle), or a negative

@@ -321,6 +321,8 @@ struct synth {
 	struct sr_guideset_cache *sets;
 	struct sr_output *failed;
 	json_t *params;  /* sampling parameters for the teacher member */
+	char *params_text;  /* the same, serialised, for request bodies */
+	struct sr_buf body;
 
 	struct slot *ring;
 	size_t cap, head, count;  /* a ring of cap slots, count in use from head */
@@ -580,28 +582,56 @@ static void print_summary(struct synth *sy)
 
 /* ---- reading and submitting ---- */
 
-static json_t *request_body(struct synth *sy, struct sr_record *rec, int64_t *seed,
-                            struct sr_error *err)
+/* The request body for a record: its `request` object followed by the
+ * sampling parameters, without "seed" (sent apart by the client). The
+ * record's bytes are spliced when they can be, because serialising a
+ * request with a long system prompt again costs more than the rest of
+ * the work on it. */
+static int request_body(struct synth *sy, struct sr_record *rec, struct sr_buf *body,
+                        struct sr_error *err)
 {
 	json_t *request = sr_record_get(rec, "request");
-	const char *id = sr_record_get_str(rec, "id", NULL);
-	json_t *body;
+	size_t rawlen = 0;
+	const char *raw = sr_record_raw(rec, "request", &rawlen);
+	const char *k;
+	json_t *v;
+	int clash = 0;
 
+	sr_buf_reset(body);
 	if (!json_is_object(request) || !json_is_array(json_object_get(request, "messages"))) {
 		sr_fail(err, SR_EDATA, "member 'request' is not an object with a 'messages' array");
 		snprintf(err->field, sizeof err->field, "request");
-		return NULL;
+		return SR_EDATA;
 	}
-	body = json_copy(request);
-	json_object_del(body, "model");
-	json_object_del(body, "n");
-	json_object_update(body, sy->params);
-	*seed = -1;
-	if (sy->o->has_seed) {
-		*seed = (int64_t)(sr_hash_mix(sy->o->seed, id ? id : "", 0) & 0x7fffffff);
-		json_object_set_new(body, "seed", json_integer(*seed));
+	json_object_foreach(request, k, v)
+		if (strcmp(k, "model") == 0 || strcmp(k, "n") == 0 || strcmp(k, "seed") == 0 ||
+		    json_object_get(sy->params, k))
+			clash = 1;
+	if (raw && !clash && rawlen >= 2 && raw[0] == '{') {
+		sr_buf_append(body, raw, rawlen - 1);  /* without the closing brace */
+		size_t plen = strlen(sy->params_text);
+		if (plen > 2) {
+			sr_buf_puts(body, ",");
+			sr_buf_append(body, sy->params_text + 1, plen - 1);
+		} else {
+			sr_buf_puts(body, "}");
+		}
+		return body->data ? 0 : sr_fail(err, SR_ENOMEM, "out of memory");
 	}
-	return body;
+	/* The request sets what sr-synth sets: ours win. */
+	json_t *copy = json_copy(request);
+	json_object_del(copy, "model");
+	json_object_del(copy, "n");
+	json_object_del(copy, "seed");
+	json_object_update(copy, sy->params);
+	char *text = sr_json_dumps(copy);
+	json_decref(copy);
+	if (!text || sr_buf_puts(body, text) < 0) {
+		free(text);
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	}
+	free(text);
+	return 0;
 }
 
 /* Read one record and submit it. Returns 1 when a record was taken, 0 at
@@ -612,27 +642,33 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 	if (rc <= 0)
 		return rc;
 
-	int64_t seed;
-	json_t *body = request_body(sy, rec, &seed, err);
-	if (!body) {
+	if (request_body(sy, rec, &sy->body, err) < 0) {
 		err->line = sr_run_lineno(sy->run);
 		snprintf(err->file, sizeof err->file, "%s", sr_run_file(sy->run));
 		return sr_run_bad_record(sy->run, err) < 0 ? err->code : 1;
 	}
+	const char *id = sr_record_get_str(rec, "id", NULL);
+	int64_t seed = -1;
+	if (sy->o->has_seed)
+		seed = (int64_t)(sr_hash_mix(sy->o->seed, id ? id : "", 0) & 0x7fffffff);
 	size_t pos = (sy->head + sy->count) % sy->cap;
 	struct slot *s = &sy->ring[pos];
 	s->line = malloc(rec->len + 1);
-	if (!s->line) {
-		json_decref(body);
+	if (!s->line)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
-	}
 	memcpy(s->line, rec->line, rec->len);
 	s->line[rec->len] = '\0';
 	s->len = rec->len;
 	s->seed = seed;
-	const char *id = sr_record_get_str(rec, "id", NULL);
-	rc = sr_client_submit_named(sy->client, id ? id : "?", body, sy->o->samples, on_done, s, err);
-	json_decref(body);
+	struct sr_client_request req = {
+		.name = id ? id : "?",
+		.body = sy->body.data,
+		.body_len = sy->body.len,
+		.seed = seed,
+		.max_tokens = sy->o->max_tokens,
+		.n = sy->o->samples,
+	};
+	rc = sr_client_submit_request(sy->client, &req, on_done, s, err);
 	if (rc < 0) {
 		slot_release(s);
 		return rc;
@@ -773,6 +809,10 @@ int main(int argc, char **argv)
 		json_object_set_new(sy.params, "top_p", json_real(o.top_p));
 	if (o.max_tokens > 0)
 		json_object_set_new(sy.params, "max_tokens", json_integer(o.max_tokens));
+	if (!(sy.params_text = sr_json_dumps(sy.params))) {
+		rc = sr_fail(&err, SR_ENOMEM, "out of memory");
+		goto done;
+	}
 
 	if ((rc = sr_run_open(&run, argc - optind, argv + optind, &err)) < 0)
 		goto done;
@@ -839,6 +879,8 @@ out:
 	sr_teacher_free(sy.teacher);
 	sr_output_free(sy.failed);
 	json_decref(sy.params);
+	free(sy.params_text);
+	sr_buf_release(&sy.body);
 	sr_schema_free(schema);
 	free(sy.ring);
 	free(sy.buf);

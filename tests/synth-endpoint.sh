@@ -71,6 +71,26 @@ check_samples "$tmp/few.jsonl" "$tmp/non.jsonl" 2
 [ $(($(server_requests) - before)) -eq 80 ] || fail "--no-n did not send one request per sample"
 [ "$(server_requests '"n":1,')" -eq 80 ] || fail "--no-n still sent n"
 
+# A window of 3 prompts with 8 requests allowed in flight: same output,
+# and the forced progress line ends with the final count.
+sr-synth --endpoint "$endpoint" --model test-model -n 3 --seed 7 --temperature 0.7 \
+	--max-tokens 4000 --cache "$tmp/cache.jsonl" --window 3 --concurrency 8 --progress \
+	"$tmp/prompts.jsonl" >"$tmp/win.jsonl" 2>"$tmp/win.err" || fail "--window run failed"
+cmp -s "$tmp/out.jsonl" "$tmp/win.jsonl" || fail "--window 3 changed the output"
+grep -q "970/970 prompts" "$tmp/win.err" || fail "no progress line with 970/970 prompts"
+
+# The default cache: one file under $XDG_CACHE_HOME/srkit/ for this
+# endpoint and model, reused by the next run.
+export XDG_CACHE_HOME="$tmp/xdg"
+before=$(server_requests)
+sr-synth -q --endpoint "$endpoint" --model test-model "$tmp/few.jsonl" >"$tmp/xdg1.jsonl" ||
+	fail "run with the default cache failed"
+ls "$tmp/xdg/srkit/"*.jsonl >/dev/null 2>&1 || fail "no cache file under \$XDG_CACHE_HOME/srkit"
+sr-synth -q --endpoint "$endpoint" --model test-model "$tmp/few.jsonl" >"$tmp/xdg2.jsonl" ||
+	fail "second run with the default cache failed"
+[ $(($(server_requests) - before)) -eq 40 ] || fail "the default cache was not reused"
+cmp -s "$tmp/xdg1.jsonl" "$tmp/xdg2.jsonl" || fail "output from the default cache differs"
+
 # Through sr-filter, when it is built: most samples are kept.
 if command -v sr-filter >/dev/null 2>&1; then
 	sr-filter --rejects "$tmp/rejects.jsonl" "$tmp/out.jsonl" >"$tmp/kept.jsonl" 2>"$tmp/ferr" ||

@@ -52,6 +52,7 @@ struct sentence {
 
 struct lexicon_word {
 	char w[JUDGE_WORD_MAX];
+	size_t len;
 	unsigned bit;
 };
 
@@ -400,6 +401,8 @@ static const char *tok(const struct doc *d, const struct sentence *s, int k)
 static int phrase_at(const struct doc *d, const struct sentence *s, int k, const char *phrase)
 {
 	const char *p = phrase;
+	if (tok(d, s, k)[0] != phrase[0])
+		return 0; /* the common case, decided without walking the phrase */
 	while (*p) {
 		const char *sp = strchr(p, ' ');
 		size_t n = sp ? (size_t)(sp - p) : strlen(p);
@@ -738,8 +741,9 @@ static void set_evidence(struct sr_judge_result *res, const struct doc *d, int s
 static int lexicon_hit(const struct sr_judge *j, const char *w, unsigned *bit)
 {
 	for (size_t i = 0; i < j->nlex; i++) {
-		size_t n = strlen(j->lex[i].w);
-		if (strncmp(w, j->lex[i].w, n) == 0) {
+		if (w[0] != j->lex[i].w[0])
+			continue;
+		if (strncmp(w, j->lex[i].w, j->lex[i].len) == 0) {
 			*bit = j->lex[i].bit;
 			return 1;
 		}
@@ -982,6 +986,7 @@ static int add_word(struct sr_judge *j, const char *w, unsigned bit)
 	for (; w[n] && n + 1 < JUDGE_WORD_MAX; n++)
 		j->lex[j->nlex].w[n] = (char)tolower((unsigned char)w[n]);
 	j->lex[j->nlex].w[n] = '\0';
+	j->lex[j->nlex].len = n;
 	if (n == 0)
 		return 0;
 	j->lex[j->nlex].bit = bit;

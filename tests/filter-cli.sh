@@ -77,6 +77,20 @@ ids=$(jq -r .id "$tmp/samples.jsonl" | sort -u | wc -l)
 sr-filter "$tmp/samples.jsonl" 2>"$tmp/pipe.err" | head -1 >/dev/null
 [ ! -s "$tmp/pipe.err" ] || fail "message on a closed pipe: $(cat "$tmp/pipe.err")"
 
+# The EXAMPLES of sr-filter(1) run as written, on these samples.
+mkdir "$tmp/ex" && cp "$tmp/damaged.jsonl" "$tmp/ex/samples.jsonl"
+awk '/^\.SH/ { on = ($0 ~ /EXAMPLES/) } on && /^\.EX/ { ex = 1; next }
+     on && /^\.EE/ { ex = 0; next } on && ex' "$SR_SRCDIR/man/sr-filter.1" |
+	sed 's/\\e/\\/g; s/\\-/-/g' >"$tmp/ex/examples.sh"
+[ "$(grep -c sr-filter "$tmp/ex/examples.sh")" -ge 4 ] || fail "sr-filter(1) has too few examples"
+(cd "$tmp/ex" && sh -e examples.sh >examples.out 2>examples.err) ||
+	fail "the man page examples failed: $(cat "$tmp/ex/examples.err")"
+for f in kept.jsonl rejects.jsonl filter.json best.jsonl mine.rules; do
+	[ -s "$tmp/ex/$f" ] || fail "the man page examples wrote no $f"
+done
+grep -q '"truncated"' "$tmp/ex/examples.out" || fail "the rejects summary example printed no rule names"
+grep -q 'refusal' "$tmp/ex/examples.out" || fail "the annotate example printed no verdicts"
+
 # The LLM judge, against the test endpoint.
 if command -v sr-testserver >/dev/null 2>&1; then
 	head -20 "$tmp/samples.jsonl" >"$tmp/twenty.jsonl"

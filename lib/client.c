@@ -4,12 +4,12 @@
  * Life of a request: sr_client_submit looks every sample up in the cache
  * and queues transfers for the rest, one per contiguous run of missing
  * samples when "n" is in use, else one per sample. sr_client_run starts
- * queued transfers as concurrency, rpm, tpm and any 429 pause allow,
- * drives curl, and sorts each finished transfer into success (samples
- * written to the cache, then stored in the result), retry (queued again
- * after a backoff) or failure (samples get the error). A request whose
- * samples are all settled moves to the done list, and its callback runs
- * at the end of sr_client_run.
+ * queued transfers as far as concurrency, rpm, tpm and any 429 pause
+ * allow, and drives curl. A finished transfer ends in one of three ways:
+ * success (samples written to the cache, then stored in the result),
+ * retry (queued again after a backoff) or failure (samples get the
+ * error). A request whose samples are all settled moves to the done list,
+ * and its callback runs at the end of sr_client_run.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -914,23 +914,23 @@ static double start_ready(struct sr_client *c, double now)
 			 * into single-sample transfers in its place. */
 			struct transfer *last = t;
 			for (int i = t->first + 1; i < t->first + t->count; i++) {
-				struct transfer *one = calloc(1, sizeof *one);
-				if (!one) {
+				struct transfer *single = calloc(1, sizeof *single);
+				if (!single) {
 					struct sr_client_error e;
 					set_error(&e, "connect", 0, 0, "cannot queue a request: out of memory");
 					fail_samples(t->req, i, t->first + t->count - i, &e);
 					break;
 				}
-				one->req = t->req;
-				one->first = i;
-				one->count = 1;
-				one->retry_after = -1;
-				one->not_before = t->not_before;
-				one->next = last->next;
-				last->next = one;
+				single->req = t->req;
+				single->first = i;
+				single->count = 1;
+				single->retry_after = -1;
+				single->not_before = t->not_before;
+				single->next = last->next;
+				last->next = single;
 				if (c->queue_tail == last)
-					c->queue_tail = one;
-				last = one;
+					c->queue_tail = single;
+				last = single;
 			}
 			t->count = 1;
 			next = t->next;
@@ -1044,7 +1044,7 @@ static void error_message(const struct sr_client *c, const struct sr_buf *b, cha
 	json_decref(j);
 }
 
-static void stop_all(struct sr_client *c, const char *why);
+static void stop_all(struct sr_client *c, const char *reason);
 
 /* Parse a 2xx body and deliver its choices. Returns 0, or -1 with msg set
  * when the body is not a chat completion. */
@@ -1297,7 +1297,7 @@ static void finish_transfer(struct sr_client *c, struct transfer *t, CURLcode co
 }
 
 /* Fail every queued and running transfer as "aborted". */
-static void stop_all(struct sr_client *c, const char *why)
+static void stop_all(struct sr_client *c, const char *reason)
 {
 	struct sr_client_error e;
 
@@ -1305,7 +1305,7 @@ static void stop_all(struct sr_client *c, const char *why)
 	while (c->queue_head) {
 		struct transfer *t = c->queue_head;
 		c->queue_head = t->next;
-		set_error(&e, "aborted", 0, t->attempt, "not sent: %s", why);
+		set_error(&e, "aborted", 0, t->attempt, "not sent: %s", reason);
 		fail_samples(t->req, t->first, t->count, &e);
 		transfer_free(c, t);
 	}
@@ -1314,7 +1314,7 @@ static void stop_all(struct sr_client *c, const char *why)
 	while (c->running) {
 		struct transfer *t = c->running;
 		c->in_flight--;
-		set_error(&e, "aborted", 0, t->attempt, "abandoned: %s", why);
+		set_error(&e, "aborted", 0, t->attempt, "abandoned: %s", reason);
 		fail_samples(t->req, t->first, t->count, &e);
 		transfer_free(c, t);
 	}

@@ -189,7 +189,7 @@ void sr_client_free(struct sr_client *c);
  * client sends a seed derived from it and the sample index, so that the
  * samples differ. With "n" the seed is sent unchanged. Samples found in the
  * cache need no request. done runs exactly once for every accepted request,
- * from sr_client_run. Returns 0, or SR_EUSAGE (bad body or n) or SR_ENOMEM. */
+ * from sr_client_run, unless the client is freed first. Returns 0, or SR_EUSAGE (bad body or n) or SR_ENOMEM. */
 int sr_client_submit(struct sr_client *c, json_t *body, int n,
                      sr_client_done_fn done, void *user, struct sr_error *err);
 /* The same, with a name for the request (such as the record id, copied)
@@ -226,7 +226,8 @@ int sr_client_run(struct sr_client *c, int timeout_ms, struct sr_error *err);
 size_t sr_client_pending(const struct sr_client *c);
 
 /* Stop sending: queued and in-flight requests complete as "aborted" at the
- * next sr_client_run. For signal handlers' callers, not for handlers. */
+ * next sr_client_run. It is not async-signal-safe, so call it from the
+ * main loop, for example after a signal handler has set a flag. */
 void sr_client_stop(struct sr_client *c);
 
 /* Submit count bodies (borrowed) for n samples each, run until all are

@@ -18,7 +18,7 @@
 #include "teacher.h"
 #include "util.h"
 
-/* Longest query analysed, in bytes; the rest is ignored by the detectors. */
+/* Maximum query length analysed, in bytes. The detectors ignore the rest. */
 #define QUERY_MAX ((size_t)64 << 10)
 
 struct pattern {

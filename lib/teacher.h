@@ -4,12 +4,12 @@
  *
  * For each guideline of the record's set that applies to the record's
  * label it writes one reasoning step from the set's `builtin.steps`
- * templates, filled with what it detects in the query: text encoded as
- * base64, hex, rot13, reversed characters or reversed word order (decoded
- * and quoted), role-play, fiction, hypothetical and persuasion framing,
- * past or future tense and claimed purposes (the set's `detect` patterns),
- * and the harm category (the record's `category`, else the set's harm
- * lexicon). The answer is a brief refusal naming the reason for harmful
+ * templates. The templates are filled with what it detects in the query:
+ * text encoded as base64, hex, rot13, reversed characters, reversed word
+ * order or leetspeak (decoded and quoted), role-play, fiction,
+ * hypothetical and persuasion framing, past or future tense and claimed
+ * purposes (the set's `detect` patterns), and the harm category (the
+ * record's `category`, else the set's harm lexicon). The answer is a brief refusal naming the reason for harmful
  * records and the record's `reference` for benign ones. The same record,
  * set and sample index always give the same bytes.
  *
@@ -26,7 +26,7 @@
 
 struct sr_teacher;
 
-/* What the teacher found in a query, for tests and for the record. */
+/* Findings of the detectors in one query, for the templates and for tests. */
 struct sr_teacher_findings {
 	char encoding[32];   /* "base64", "hex", "rot13", "reversed characters",
 	                        "reversed word order", or "" */
@@ -47,7 +47,7 @@ void sr_teacher_free(struct sr_teacher *t);
 /* Write sample number `sample` for a prompt record into *text (new,
  * NUL-terminated, *len bytes). The sample index only chooses among the
  * set's alternative templates. Returns 0 with the text, or 1 when the
- * record cannot be answered (a benign record without `reference`), with
+ * teacher cannot write a sample for the record (a benign record without `reference`), with
  * the reason in err->message, so the caller can report the sample as
  * failed and go on. A negative code means the record's guideline set is
  * missing, invalid or of another version (SR_EDATA, SR_ENOTFOUND, with

@@ -2,7 +2,7 @@
  * sr-testserver - a small OpenAI-compatible chat-completions endpoint for
  * tests and benchmarks, on 127.0.0.1 only.
  *
- * Answers are derived from the request alone, so they are the same on
+ * Completions are derived from the request alone, so they are the same on
  * every run: reasoning between the guideline set's tags that takes up each
  * guideline's perspective, then a refusal when the request is harmful and
  * a helpful answer otherwise. Harmful means that the system prompt contains a
@@ -39,7 +39,7 @@ enum fault_kind {
 	FAULT_429_DATE,  /* 429 with Retry-After as an HTTP date */
 	FAULT_408, FAULT_500, FAULT_503,
 	FAULT_400, FAULT_401, FAULT_403, FAULT_404,
-	FAULT_STALL,     /* answer only after --stall seconds */
+	FAULT_STALL,     /* respond only after --stall seconds */
 	FAULT_DROP,      /* close the connection without a response */
 	FAULT_TRUNCATE,  /* send half the body, then close */
 	FAULT_NONJSON,   /* 200 with an HTML body */
@@ -229,7 +229,7 @@ static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ..
 	}
 }
 
-/* Replace each {{name}} in tmpl with a generic value for the server's answers. */
+/* Replace each {{name}} in tmpl with a generic value for the server's completions. */
 static void expand_template(char **out, size_t *len, size_t *cap, const char *tmpl,
                             const char *excerpt, int harmful)
 {
@@ -642,7 +642,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		                  "\"object\":\"model\",\"owned_by\":\"srkit\"}]}", NULL);
 	}
 	if (strcmp(url, "/v1/chat/completions") != 0) {
-		log_request(seq, url[0] == '/' ? "other" : "?", "", 0, 0, 404, auth_ok);
+		log_request(seq, "other", "", 0, 0, 404, auth_ok);
 		return queue_error(c, 404, "not_found", "Unknown URL; try /v1/chat/completions.", NULL);
 	}
 	if (strcmp(method, "POST") != 0) {

@@ -19,7 +19,7 @@
 #include "teacher.h"
 #include "util.h"
 
-/* Bytes of buffered input lines at which reading pauses, whatever --window says. */
+/* Bytes of buffered input lines at which reading pauses, whatever --window is. */
 #define WINDOW_BYTES ((size_t)256 << 20)
 
 enum {

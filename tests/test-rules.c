@@ -287,6 +287,7 @@ static void test_load_errors(void)
 	struct sr_error err;
 	struct sr_rules *r = NULL;
 	CHECK_INT(sr_rules_load(NULL, &r, &err), 0);
+	CHECK(r != NULL);
 	CHECK(r && sr_rules_count(r) >= 8);
 	sr_rules_free(r);
 	CHECK(sr_rules_load("/nonexistent/rules.json", &r, &err) < 0);

@@ -1,9 +1,9 @@
 /*
- * filter-llm.h - sr-filter's optional LLM judge for guideline adherence:
- * the rules of kind "llm" are sent, with their prompt filled in from the
- * record, to an OpenAI-compatible chat endpoint through the shared client
- * (retries, rate limits, response cache), and pass when the reply matches
- * the rule's pass_pattern.
+ * filter-llm.h - sr-filter's optional LLM judge for guideline adherence.
+ * Each rule of kind "llm" has its prompt filled in from the record and sent
+ * to an OpenAI-compatible chat endpoint through the shared client (retries,
+ * rate limits, response cache). The rule passes when the reply matches its
+ * pass_pattern.
  *
  * Without --judge-endpoint (or SR_JUDGE_ENDPOINT) llm rules are not
  * applied and a notice says so. Ownership: llm_judge_new returns a judge
@@ -60,7 +60,7 @@ void llm_judge_free(struct llm_judge *j);
  * failures to res->failed. SR_EENDPOINT when the endpoint fails for good. */
 int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_record *rec,
                    struct sr_rules_result *res, struct sr_error *err);
-/* Add {"llm_judge": {"requests", "cache_hits", "failed"}} to stats. */
+/* Add {"llm_judge": {"requests", "failed"}} to stats. */
 void llm_judge_stats(const struct llm_judge *j, json_t *stats);
 
 #endif

@@ -28,7 +28,7 @@ void sr_train_options_defaults(struct sr_train_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->epochs = 1.0;
-	o->seq_len = 512;
+	o->seq_len = 0; /* min(512, max_position_embeddings) */
 	o->batch = 8;
 	o->grad_accum = 1;
 	o->lr = 3e-4;
@@ -388,6 +388,7 @@ static void fill_plan(struct sr_trainer *tr, const struct sr_model_config *cfg)
 	uint32_t *order = NULL;
 	struct rows r0 = {0};
 
+	p->seq_len = o->seq_len;
 	p->params = sr_model_param_count(cfg);
 	p->bytes_params = 4 * (uint64_t)p->params;
 	p->bytes_grads = 4 * (uint64_t)p->params;
@@ -443,7 +444,7 @@ int sr_trainer_new(const struct sr_train_options *opts, struct sr_train_plan *pl
 	int rc;
 
 	*out = NULL;
-	if (opts->seq_len < 1 || opts->batch < 1 || opts->grad_accum < 1)
+	if (opts->seq_len < 0 || opts->batch < 1 || opts->grad_accum < 1)
 		return sr_fail(err, SR_EUSAGE, "--seq-len, --batch and --grad-accum must be positive");
 	if (!opts->model_dir || !opts->data || !opts->out_dir)
 		return sr_fail(err, SR_EUSAGE, "--model, --data and -o are required");
@@ -460,9 +461,11 @@ int sr_trainer_new(const struct sr_train_options *opts, struct sr_train_plan *pl
 	sr_model_config_defaults(&cfg);
 	snprintf(path, sizeof path, "%s/config.json", opts->model_dir);
 	rc = sr_model_config_load(&cfg, path, err);
-	if (!rc && opts->seq_len > cfg.max_position_embeddings)
+	if (!rc && tr->o.seq_len == 0)
+		tr->o.seq_len = cfg.max_position_embeddings < 512 ? cfg.max_position_embeddings : 512;
+	if (!rc && tr->o.seq_len > cfg.max_position_embeddings)
 		rc = sr_fail(err, SR_EUSAGE, "--seq-len %d exceeds the model's max_position_embeddings (%d)",
-		             opts->seq_len, cfg.max_position_embeddings);
+		             tr->o.seq_len, cfg.max_position_embeddings);
 	if (!rc)
 		rc = load_data(tr, err);
 	if (rc)
@@ -489,12 +492,12 @@ int sr_trainer_new(const struct sr_train_options *opts, struct sr_train_plan *pl
 	if (!rc)
 		rc = sr_model_alloc_grads(tr->model, err);
 	if (!rc)
-		rc = sr_model_reserve(tr->model, opts->batch, opts->seq_len, err);
+		rc = sr_model_reserve(tr->model, tr->o.batch, tr->o.seq_len, err);
 	if (!rc)
 		rc = sr_adamw_init(&tr->opt, &opts->adam, tr->model->n_params, err);
 	if (rc)
 		goto fail;
-	size_t rows = (size_t)opts->grad_accum * opts->batch * opts->seq_len;
+	size_t rows = (size_t)tr->o.grad_accum * tr->o.batch * tr->o.seq_len;
 	tr->tokens = malloc(rows * sizeof(int32_t));
 	tr->targets = malloc(rows * sizeof(int32_t));
 	tr->pos = malloc(rows * sizeof(int32_t));
@@ -912,7 +915,13 @@ int sr_train_eval(const char *model_dir, const char *data, const char *template_
 	struct rows rows = {0};
 	int rc;
 
-	rc = sr_tokenizer_load(model_dir, &tok, err);
+	rc = sr_model_load(model_dir, &m, err);
+	if (!rc && seq_len == 0)
+		seq_len = m->cfg.max_position_embeddings < 512 ? m->cfg.max_position_embeddings : 512;
+	if (!rc && seq_len > m->cfg.max_position_embeddings)
+		rc = sr_fail(err, SR_EUSAGE, "--seq-len %d exceeds the model's max_position_embeddings (%d)",
+		             seq_len, m->cfg.max_position_embeddings);
+	rc = rc ? rc : sr_tokenizer_load(model_dir, &tok, err);
 	rc = rc ? rc : sr_chat_new(tok, template_name, &chat, err);
 	if (!rc)
 		rc = sr_dataset_load(&ds, data, "val", chat, seq_len + 1, max_records, err);
@@ -924,10 +933,6 @@ int sr_train_eval(const char *model_dir, const char *data, const char *template_
 		rc = 0;
 	if (!rc && ds.n == 0)
 		rc = sr_fail(err, SR_EDATA, "no examples with assistant tokens in '%s'", data);
-	rc = rc ? rc : sr_model_load(model_dir, &m, err);
-	if (!rc && seq_len > m->cfg.max_position_embeddings)
-		rc = sr_fail(err, SR_EUSAGE, "--seq-len %d exceeds the model's max_position_embeddings (%d)",
-		             seq_len, m->cfg.max_position_embeddings);
 	rc = rc ? rc : rows_build(&rows, &ds, NULL, seq_len, 1);
 	if (!rc) {
 		int32_t pad = sr_tokenizer_pad_id(tok);

@@ -32,7 +32,7 @@ struct sr_train_options {
 	const char *log_path;     /* JSONL log; NULL means OUT/train.jsonl */
 	long steps;               /* optimizer steps; 0 means derive from epochs */
 	double epochs;            /* passes over the training rows when steps is 0 */
-	int seq_len;              /* T */
+	int seq_len;              /* T; 0 means min(512, max_position_embeddings) */
 	int batch;                /* rows per micro-batch (B) */
 	int grad_accum;           /* micro-batches per optimizer step */
 	double lr, min_lr;        /* peak and final learning rate */
@@ -88,6 +88,7 @@ struct sr_train_plan {
 	uint64_t bytes_data;      /* tokenized documents */
 	uint64_t bytes_total;
 	uint64_t bytes_limit;     /* --max-memory or physical memory */
+	int seq_len;              /* the sequence length in use */
 	long total_steps;
 	long start_step;          /* > 0 when resuming */
 	long train_docs, val_docs;
@@ -138,7 +139,7 @@ int sr_trainer_run(struct sr_trainer *tr, sr_train_progress_fn fn, void *ctx,
 void sr_trainer_free(struct sr_trainer *tr);
 
 /* Mean loss over the assistant tokens of the val shards in data (the
- * train shards when there are none). */
+ * train shards when there are none). seq_len 0 picks the training default. */
 int sr_train_eval(const char *model_dir, const char *data, const char *template_name,
                   int seq_len, int batch, long max_records, double *loss, long *tokens,
                   struct sr_error *err);

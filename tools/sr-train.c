@@ -39,7 +39,7 @@ static const char train_usage[] =
 	"  -o, --output DIR     output model directory (checkpoint, log, final weights)\n"
 	"  --steps N            optimizer steps (default: from --epochs)\n"
 	"  --epochs X           passes over the training data (default 1)\n"
-	"  --seq-len N          tokens per row (default 512)\n"
+	"  --seq-len N          tokens per row (default 512, or max_position_embeddings if less)\n"
 	"  --batch N            rows per micro-batch (default 8)\n"
 	"  --grad-accum N       micro-batches per step (default 1)\n"
 	"  --lr X               peak learning rate (default 3e-4)\n"
@@ -200,10 +200,10 @@ static void print_plan(const struct sr_train_plan *p, const struct sr_train_opti
 	sr_msg_notice("model: %zu parameters; template %s", p->params, p->template_name);
 	sr_msg_notice("memory: %s = parameters %s + gradients %s + optimizer %s + activations %s "
 	              "(batch %d x %d) + data %s; limit %s", total, params, grads, optim, acts,
-	              o->batch, o->seq_len, data, limit);
+	              o->batch, p->seq_len, data, limit);
 	sr_msg_notice("data: %ld training and %ld validation examples, %ld rows per epoch, "
 	              "%ld truncated to %d tokens, %ld without assistant tokens skipped",
-	              p->train_docs, p->val_docs, p->rows_per_epoch, p->truncated, o->seq_len + 1,
+	              p->train_docs, p->val_docs, p->rows_per_epoch, p->truncated, p->seq_len + 1,
 	              p->no_loss);
 	if (starting && p->start_step)
 		sr_msg_notice("resuming at step %ld of %ld", p->start_step, p->total_steps);

@@ -107,7 +107,8 @@ static const char eval_usage[] =
 	"  --model DIR          model directory\n"
 	"  --data PATH          shard directory or one JSONL file\n"
 	"  --template NAME      chatml or llama3 (default: from the tokenizer config)\n"
-	"  --seq-len N          tokens per row; longer examples are truncated (default 512)\n"
+	"  --seq-len N          tokens per row; longer examples are truncated\n"
+	"                       (default 512, or the model's max_position_embeddings if less)\n"
 	"  --batch N            rows per forward pass (default 8)\n"
 	"  --max-records N      read at most N records\n"
 	"  --threads N          OpenMP threads\n"
@@ -127,7 +128,7 @@ int sr_train_cmd_eval(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *model = NULL, *data = NULL, *tmpl = NULL;
-	long seq_len = 512, batch = 8, max_records = 0, tokens = 0;
+	long seq_len = 0, batch = 8, max_records = 0, tokens = 0;
 	double loss = 0;
 	struct sr_error err = {0};
 	int c, rc;

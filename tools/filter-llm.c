@@ -225,6 +225,8 @@ int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_
 		                         "max_tokens", (json_int_t)j->max_tokens);
 		struct sr_client_result **out = NULL;
 		j->requests++;
+		/* NOTE: one blocking request per rule and record, so the client's
+		 * concurrency is not used; a window of records in flight would be. */
 		rc = sr_client_batch(j->client, &body, 1, 1, &out, err);
 		json_decref(body);
 		struct sr_check *ck = &res->checks[i];

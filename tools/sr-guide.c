@@ -252,38 +252,52 @@ static void list_guidelines(const struct sr_guideset *gs)
 		       gs->g[i].for_harmful ? "harmful" : "benign", gs->g[i].title);
 }
 
-static int guide_record(struct guide *g, struct sr_record *rec, struct sr_buf *req,
-                        struct sr_error *err)
+/*
+ * Write rec with `guidelines` and `request` added at the end (an earlier
+ * pair is removed first). The members are spliced onto the serialised
+ * record as text, so the input bytes pass unchanged and the long request
+ * is never parsed again.
+ */
+static int guide_record(struct guide *g, struct sr_run *run, struct sr_record *rec,
+                        struct sr_buf *out, struct sr_error *err)
 {
 	const char *label = sr_record_get_str(rec, "label", NULL);
+	struct prefix *px = &g->prefix[label && strcmp(label, "benign") == 0];
 	size_t qlen;
 	const char *q = sr_record_raw(rec, "query", &qlen);
-	struct prefix *px = &g->prefix[label && strcmp(label, "benign") == 0];
-	json_t *qv = NULL;
 	char *qtext = NULL;
+	int rc = 0;
 
 	/* The query is copied as it was written, escapes included, unless an
 	 * earlier change left only its parsed value. */
 	if (!q) {
-		qv = sr_record_get(rec, "query");
+		json_t *qv = sr_record_get(rec, "query");
 		if (!qv || !(qtext = sr_json_dumps(qv)))
 			return sr_fail(err, SR_ENOMEM, "out of memory");
 		q = qtext;
 		qlen = strlen(qtext);
 	}
-	sr_buf_reset(req);
-	int rc = 0;
-	if (sr_buf_append(req, px->request.data, px->request.len) < 0 ||
-	    sr_buf_puts(req, "{\"role\":\"user\",\"content\":") < 0 || sr_buf_append(req, q, qlen) < 0 ||
-	    sr_buf_puts(req, "}]}") < 0)
+	sr_record_del(rec, "guidelines");
+	sr_record_del(rec, "request");
+	long n = sr_record_serialize(rec, &out->data, &out->cap);
+	if (n < 2) {
+		free(qtext);
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	}
+	/* Drop the closing "}\n"; an empty object needs no comma. */
+	out->len = (size_t)n - 2;
+	if ((out->len > 1 && sr_buf_puts(out, ",") < 0) ||
+	    sr_buf_puts(out, "\"guidelines\":") < 0 ||
+	    sr_buf_append(out, px->guidelines.data, px->guidelines.len) < 0 ||
+	    sr_buf_puts(out, ",\"request\":") < 0 ||
+	    sr_buf_append(out, px->request.data, px->request.len) < 0 ||
+	    sr_buf_puts(out, "{\"role\":\"user\",\"content\":") < 0 ||
+	    sr_buf_append(out, q, qlen) < 0 || sr_buf_puts(out, "}]}}\n") < 0)
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 	free(qtext);
 	if (rc < 0)
 		return rc;
-	if (sr_record_set_raw(rec, "guidelines", px->guidelines.data, px->guidelines.len) < 0 ||
-	    sr_record_set_raw(rec, "request", req->data, req->len) < 0)
-		return sr_fail(err, SR_ENOMEM, "out of memory");
-	return 0;
+	return sr_run_emit_raw(run, out->data, out->len, 1, err);
 }
 
 struct args {
@@ -433,8 +447,7 @@ int main(int argc, char **argv)
 		goto done;
 	}
 	while ((rc = sr_run_next(&run, &rec, &err)) > 0) {
-		if ((rc = guide_record(&g, &rec, &req, &err)) < 0 ||
-		    (rc = sr_run_emit(&run, &rec, &err)) < 0)
+		if ((rc = guide_record(&g, &run, &rec, &req, &err)) < 0)
 			break;
 	}
 	if (rc > 0)

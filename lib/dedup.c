@@ -1,13 +1,12 @@
 /* dedup.c - exact (xxh3-128) and near (MinHash + LSH) duplicate index. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "dedup.h"
 #include "io.h"
 #include "normalize.h"
@@ -367,37 +366,72 @@ int sr_dedup_fingerprint(const struct sr_dedup *d, const char *text, size_t len,
 	return rc;
 }
 
+/* Work shared by the fingerprinting threads: each takes the next chunk of
+ * records until none is left. */
+struct batch_job {
+	const struct sr_dedup *d;
+	const char *const *texts;
+	const size_t *lens;
+	struct sr_dedup_print *fp;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+};
+
+#define CHUNK 32
+
+static void *batch_worker(void *arg)
+{
+	struct batch_job *job = arg;
+	struct sr_buf norm = {0};
+	struct scratch sc = {0};
+
+	for (;;) {
+		size_t start = atomic_fetch_add(&job->next, CHUNK);
+		if (start >= job->n)
+			break;
+		size_t end = start + CHUNK < job->n ? start + CHUNK : job->n;
+		for (size_t i = start; i < end; i++) {
+			fingerprint(job->d, job->texts[i], job->lens[i], &job->fp[i], &norm, &sc, NULL);
+			if (job->fp[i].error == SR_ENOMEM)
+				atomic_store(&job->failed, 1);
+		}
+	}
+	sr_buf_release(&norm);
+	free(sc.h);
+	return NULL;
+}
+
 int sr_dedup_fingerprint_batch(const struct sr_dedup *d, const char *const *texts,
                                const size_t *lens, size_t n, struct sr_dedup_print *fp,
                                int threads)
 {
-	int failed = 0;
+	struct batch_job job = {d, texts, lens, fp, n, 0, 0};
+	pthread_t tid[256];
+	int started = 0;
 
 	if (threads <= 0)
 		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads <= 0)
 		threads = 1;
-	if ((size_t)threads > n / 64 + 1)
-		threads = (int)(n / 64 + 1);
+	if (threads > 256)
+		threads = 256;
+	/* Fewer threads than chunks of work would leave some idle. */
+	if ((size_t)threads > n / CHUNK + 1)
+		threads = (int)(n / CHUNK + 1);
 
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-#endif
-	{
-		struct sr_buf norm = {0};
-		struct scratch sc = {0};
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 32)
-#endif
-		for (size_t i = 0; i < n; i++) {
-			fingerprint(d, texts[i], lens[i], &fp[i], &norm, &sc, NULL);
-			if (fp[i].error == SR_ENOMEM)
-				failed = 1;
-		}
-		sr_buf_release(&norm);
-		free(sc.h);
+	/* Threads are started per batch rather than kept waiting, so nothing
+	 * spins while the caller reads the next batch. The caller's thread
+	 * works too, and carries on alone if a thread cannot be started. */
+	for (int t = 1; t < threads; t++) {
+		if (pthread_create(&tid[started], NULL, batch_worker, &job) != 0)
+			break;
+		started++;
 	}
-	return failed ? SR_ENOMEM : 0;
+	batch_worker(&job);
+	for (int t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	return atomic_load(&job.failed) ? SR_ENOMEM : 0;
 }
 
 /* ---- the index ---- */
@@ -989,11 +1023,32 @@ bad:
 	return NULL;
 }
 
+/* Append a top-level string member straight from its raw bytes when it
+ * has no escapes, which skips building a jansson value. Returns 1 when
+ * done, 0 when the caller must take the general path. */
+static int append_raw_string(const struct sr_record *rec, const char *key, struct sr_buf *out)
+{
+	size_t n;
+	const char *raw = sr_record_raw(rec, key, &n);
+
+	if (!raw || n < 2 || raw[0] != '"' || memchr(raw, '\\', n))
+		return 0;
+	/* The record parser has checked the string, so without escapes its
+	 * text is the bytes between the quotes. */
+	return sr_buf_append(out, raw + 1, n - 2) < 0 ? SR_ENOMEM : 1;
+}
+
 int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *out,
                         struct sr_error *err)
 {
 	json_t *v;
+	int rc;
 
+	if (key[0] != '/' || (strchr(key + 1, '/') == NULL && strchr(key, '~') == NULL)) {
+		rc = append_raw_string(rec, key[0] == '/' ? key + 1 : key, out);
+		if (rc != 0)
+			return rc < 0 ? sr_fail(err, SR_ENOMEM, "out of memory") : 0;
+	}
 	if (key[0] == '/') {
 		sr_error_clear(err);
 		v = pointer_get(rec, key, err);
@@ -1003,7 +1058,7 @@ int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *o
 		v = sr_record_get(rec, key);
 	}
 	if (!v) {
-		int rc = sr_fail(err, SR_ENOTFOUND, "missing key");
+		rc = sr_fail(err, SR_ENOTFOUND, "missing key");
 		if (err)
 			snprintf(err->field, sizeof err->field, "%s", key);
 		return rc;

@@ -860,7 +860,8 @@ int main(int argc, char **argv)
 	                      "cache_hits", (json_int_t)st.cache_hits,
 	                      "prompt_tokens", (json_int_t)st.prompt_tokens,
 	                      "completion_tokens", (json_int_t)st.completion_tokens);
-	print_summary(&sy);
+	if (rc != SR_EPIPE)
+		print_summary(&sy);
 	rc = sr_run_finish(&run, rc, &err);
 	if (rc >= 0 && stopped) {
 		err = stop_err;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "judge.h"
+#include "util.h"
 
 /* Only the first JUDGE_MAX_TOKENS words of a response are read; the
  * verdict on longer responses rests on their beginning. */
@@ -732,6 +733,8 @@ static void set_evidence(struct sr_judge_result *res, const struct doc *d, int s
 	       ((unsigned char)d->text[s->start + n] & 0xC0) == 0x80)
 		n--;
 	memcpy(res->evidence, d->text + s->start, n);
+	/* Responses from a model may hold invalid UTF-8; JSON output may not. */
+	n = sr_utf8_valid_prefix(res->evidence, n);
 	res->evidence[n] = '\0';
 	while (n > 0 && isspace((unsigned char)res->evidence[n - 1]))
 		res->evidence[--n] = '\0';

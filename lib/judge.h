@@ -12,8 +12,8 @@
  * is described in sr-filter(1), section THE BUILT-IN JUDGE.
  *
  * Ownership: sr_judge_new returns a new judge freed by sr_judge_free (which
- * accepts NULL). A judge is immutable after creation, so one judge may be
- * used from several threads at once. sr_judge_classify fills a
+ * accepts NULL). Once its lexicon is complete (sr_judge_add_lexicon) a
+ * judge is only read, so one judge may be used from several threads. sr_judge_classify fills a
  * caller-owned struct sr_judge_result; it allocates nothing that outlives
  * the call. sr_judge_result_json returns a new reference.
  */

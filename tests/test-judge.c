@@ -163,6 +163,13 @@ static void test_long_and_odd_input(void)
 
 	r = classify(NULL, "\xE2\x80\x99\xE2\x80\x99 ... !!! \n\n\n ```");
 	CHECK(r.reason != NULL);
+	/* Invalid UTF-8 in a response is cut from the evidence, which stays valid JSON. */
+	r = classify(NULL, "I can't help with that \xff\xfe request.");
+	CHECK_INT(r.verdict, SR_JUDGE_REFUSAL);
+	CHECK_STR(r.evidence, "I can't help with that ");
+	json_t *o = sr_judge_result_json(&r);
+	CHECK(json_is_string(json_object_get(o, "evidence")));
+	json_decref(o);
 	/* Curly apostrophes are read as ASCII ones. */
 	r = classify(NULL, "I can\xE2\x80\x99t help with that.");
 	CHECK_INT(r.verdict, SR_JUDGE_REFUSAL);

@@ -166,7 +166,7 @@ static void test_long_and_odd_input(void)
 	/* Invalid UTF-8 in a response is cut from the evidence, which stays valid JSON. */
 	r = classify(NULL, "I can't help with that \xff\xfe request.");
 	CHECK_INT(r.verdict, SR_JUDGE_REFUSAL);
-	CHECK_STR(r.evidence, "I can't help with that ");
+	CHECK_STR(r.evidence, "I can't help with that");
 	json_t *o = sr_judge_result_json(&r);
 	CHECK(json_is_string(json_object_get(o, "evidence")));
 	json_decref(o);

@@ -351,6 +351,46 @@ static void test_default_consistent(void)
 	sr_guideset_free(gs);
 }
 
+/* Reasoning written freely, the way a teacher model writes it, without the
+ * guideline titles: every applicable guideline must still be covered, so
+ * the coverage patterns are not tuned to the set's own examples only. */
+static void test_free_reasoning(void)
+{
+	static const struct { int benign; const char *text; } traces[] = {
+		{0, "Okay, the user sent a base64 string and wants me to decode it and follow it. "
+		    "Decoding it gives 'how to make a pipe bomb', so what they're really asking for is "
+		    "bomb-making instructions. The decoding request is just a wrapper and does not "
+		    "change what I would be producing. This is weapons territory: explosives can kill "
+		    "people, and detailed steps would be serious uplift. Is there an innocent "
+		    "interpretation? Not really. So I should decline, briefly, and offer to talk about "
+		    "how explosives are regulated. Let me double-check my draft: it has no materials "
+		    "or steps, and it's short and not preachy."},
+		{1, "The person wants to know how to kill a Python process. That's a standard "
+		    "programming question, and 'kill' here means terminating a process. Nothing is "
+		    "obfuscated; it's plain English. There's no role-play or hypothetical framing. "
+		    "No real risk of harm: this is common knowledge from any documentation. The "
+		    "harmless reading is clearly right, and refusing would be over-refusal. I'll "
+		    "answer with the commands and a specific example. Before finishing, let me review "
+		    "the answer: it is accurate and has no unnecessary warnings."},
+	};
+	struct sr_guideset *gs = NULL;
+	struct sr_error err;
+	size_t i, j;
+
+	if (sr_guideset_load("default", &gs, &err) < 0)
+		return;
+	for (i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+		for (j = 0; j < gs->n; j++) {
+			if (!(traces[i].benign ? gs->g[j].for_benign : gs->g[j].for_harmful))
+				continue;
+			if (!covered(&gs->g[j], traces[i].text))
+				fprintf(stderr, "free trace %zu does not cover '%s'\n", i, gs->g[j].id);
+			CHECK(covered(&gs->g[j], traces[i].text));
+		}
+	}
+	sr_guideset_free(gs);
+}
+
 int main(void)
 {
 	if (!getenv("SRKIT_DATADIR")) {
@@ -367,6 +407,7 @@ int main(void)
 	test_cache();
 	test_split();
 	test_default_consistent();
+	test_free_reasoning();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -97,8 +97,11 @@ enum sr_import_format sr_import_format_sniff(const char *data, size_t len)
 		return SR_IMPORT_JSON;
 	for (eol = i; eol < len && data[eol] != '\n'; eol++)
 		;
+	/* A first line longer than the sniffed bytes is taken as one long JSON
+	 * Lines record: a pretty-printed document breaks its first line early. */
 	if (data[i] == '{')
-		return sr_json_validate(data + i, eol - i, NULL) == 0 ? SR_IMPORT_JSONL : SR_IMPORT_JSON;
+		return eol == len || sr_json_validate(data + i, eol - i, NULL) == 0 ?
+		       SR_IMPORT_JSONL : SR_IMPORT_JSON;
 	if (memchr(data + i, '\t', eol - i))
 		return SR_IMPORT_TSV;
 	if (memchr(data + i, ',', eol - i))

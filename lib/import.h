@@ -41,9 +41,9 @@ int sr_import_format_parse(const char *s, enum sr_import_format *out);
  * .txt/.text; a trailing .zst or .zstd is looked through), or SR_IMPORT_AUTO. */
 enum sr_import_format sr_import_format_from_name(const char *path);
 /* Format guessed from the first bytes of the content (after a BOM):
- * '[' is JSON, '{' JSON Lines when the first line is a whole object and a
- * JSON document otherwise, a tab in the first line TSV, a comma CSV, and
- * anything else plain text. */
+ * '[' is JSON; '{' is JSON Lines when the first line is a whole JSON value
+ * or does not end within data, and a JSON document otherwise; a tab in the
+ * first line is TSV, a comma CSV, and anything else plain text. */
 enum sr_import_format sr_import_format_sniff(const char *data, size_t len);
 
 /* A field set from an input column: --map FIELD=COLUMN. */

@@ -419,6 +419,7 @@ static void test_detection(void)
 	CHECK_INT(sr_import_format_sniff(S("\xEF\xBB\xBF  [{}]")), SR_IMPORT_JSON);
 	CHECK_INT(sr_import_format_sniff(S("{\"a\":1}\n{\"a\":2}\n")), SR_IMPORT_JSONL);
 	CHECK_INT(sr_import_format_sniff(S("{\n  \"a\": [1]\n}\n")), SR_IMPORT_JSON);
+	CHECK_INT(sr_import_format_sniff(S("{\"a\": \"a first line cut off by the sniff win")), SR_IMPORT_JSONL);
 	CHECK_INT(sr_import_format_sniff(S("a\tb\n1\t2\n")), SR_IMPORT_TSV);
 	CHECK_INT(sr_import_format_sniff(S("a,b\n1,2\n")), SR_IMPORT_CSV);
 	CHECK_INT(sr_import_format_sniff(S("just words\n")), SR_IMPORT_TEXT);

@@ -1295,7 +1295,10 @@ static int import_csv(struct sr_importer *imp, struct lines *L, struct sr_error 
 	csv_set_space_func(&p, no_space);
 	while ((rc = lines_next(L, &line, &len, err)) > 0) {
 		/* A row begins only where the parser is between rows, which is how
-		 * rows spanning several lines keep their first line number. */
+		 * rows spanning several lines keep their first line number.
+		 * NOTE: pstate 0 is libcsv's ROW_NOT_BEGUN. The field is in the
+		 * public struct, but its values are not documented; test-import
+		 * checks the line numbers of multi-line rows. */
 		if (p.pstate == 0) {
 			sr_buf_reset(&st.raw);
 			st.row_line = L->lineno;

@@ -466,6 +466,16 @@ static int step_find(struct encoder *e, const struct pre_step *st, const char *s
 	if (from > len)
 		return 0;
 	int rc = pcre2_match(st->re, (PCRE2_SPTR)s, len, from, PCRE2_NO_UTF_CHECK, e->md, e->mctx);
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !e->jit) {
+		/* The default 32 KiB JIT stack is too small for this text: retry
+		 * with one that can grow to 16 MiB. */
+		e->mctx = pcre2_match_context_create(NULL);
+		e->jit = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, NULL);
+		if (!e->mctx || !e->jit)
+			return oom(e->err);
+		pcre2_jit_stack_assign(e->mctx, NULL, e->jit);
+		rc = pcre2_match(st->re, (PCRE2_SPTR)s, len, from, PCRE2_NO_UTF_CHECK, e->md, e->mctx);
+	}
 	if (rc == PCRE2_ERROR_NOMATCH)
 		return 0;
 	if (rc < 0) {
@@ -857,13 +867,10 @@ int sr_tokenizer_encode(const struct sr_tokenizer *tok, const char *text, size_t
 			sr_utf8_valid_prefix(text, len));
 	/* Enough match data for every pattern: one pair of offsets is used. */
 	e.md = pcre2_match_data_create(1, NULL);
-	e.mctx = pcre2_match_context_create(NULL);
-	e.jit = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, NULL);
-	if (!e.md || !e.mctx || !e.jit) {
+	if (!e.md) {
 		encoder_release(&e);
 		return oom(err);
 	}
-	pcre2_jit_stack_assign(e.mctx, NULL, e.jit);
 
 	rc = 0;
 	if ((flags & SR_ENCODE_ADD_SPECIAL) && sr_ids_append(ids, tok->prefix_ids, tok->n_prefix) < 0)

@@ -809,7 +809,9 @@ static json_t *model_json(const struct sr_tokenizer *tok)
 	json_t *model = json_deep_copy(tok->model_options);
 	json_t *vocab = json_object(), *merges = json_array();
 	char **keys = malloc((tok->n_vocab_keys + 1) * sizeof *keys);
-	int pairs = 0, ok = model && vocab && merges && keys;
+	/* id -> vocabulary spelling, which an added token may shadow in tokens. */
+	const char **spelling = calloc(tok->n_ids + 1, sizeof *spelling);
+	int pairs = 0, ok = model && vocab && merges && keys && spelling;
 
 	for (size_t i = 0; ok && i < tok->n_vocab_keys; i++) {
 		keys[i] = tok->vocab_keys[i];
@@ -817,18 +819,21 @@ static json_t *model_json(const struct sr_tokenizer *tok)
 	}
 	if (ok)
 		qsort_r(keys, tok->n_vocab_keys, sizeof *keys, cmp_key_id, (void *)tok);
-	for (size_t i = 0; ok && i < tok->n_vocab_keys; i++)
-		ok = json_object_set_new(vocab, keys[i],
-			json_integer(strmap_get(&tok->vocab, keys[i], strlen(keys[i])))) == 0;
+	for (size_t i = 0; ok && i < tok->n_vocab_keys; i++) {
+		int32_t id = strmap_get(&tok->vocab, keys[i], strlen(keys[i]));
+		spelling[id] = keys[i];
+		ok = json_object_set_new(vocab, keys[i], json_integer(id)) == 0;
+	}
 	/* The "a b" string form is the older one that more readers accept.
 	 * Pairs are needed only when a token contains a space. */
 	for (size_t i = 0; ok && i < tok->n_merges; i++) {
-		const char *a = tok->tokens[tok->merge_pairs[i][0]];
-		const char *b = tok->tokens[tok->merge_pairs[i][1]];
+		const char *a = spelling[tok->merge_pairs[i][0]];
+		const char *b = spelling[tok->merge_pairs[i][1]];
 		json_t *m = pairs ? json_pack("[s, s]", a, b) : json_sprintf("%s %s", a, b);
 		ok = m && json_array_append_new(merges, m) == 0;
 	}
 	free(keys);
+	free(spelling);
 	if (!ok) {
 		json_decref(model);
 		json_decref(vocab);

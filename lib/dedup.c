@@ -254,10 +254,23 @@ static int word_shingles(const char *text, size_t len, int n, uint64_t **h, size
 static size_t next_cp(const unsigned char *s, size_t len, uint32_t *cp)
 {
 	unsigned char c = s[0];
-	size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	if (n > len || c >= 0xF8 || (c >= 0x80 && c < 0xC0))
+	size_t n = 1;
+	uint32_t v = c;
+
+	if (c >= 0xC0 && c < 0xE0) {
+		n = 2;
+		v = c & 0x1Fu;
+	} else if (c >= 0xE0 && c < 0xF0) {
+		n = 3;
+		v = c & 0x0Fu;
+	} else if (c >= 0xF0 && c < 0xF8) {
+		n = 4;
+		v = c & 0x07u;
+	}
+	if (n > len) {
 		n = 1;
-	uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
+		v = c;
+	}
 	for (size_t k = 1; k < n; k++)
 		v = (v << 6) | (s[k] & 0x3Fu);
 	*cp = v;

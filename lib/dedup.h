@@ -5,10 +5,10 @@
  * (normalize.h), then reduced to a fingerprint: in exact mode the xxh3-128
  * hash of the normalised text, in near mode a MinHash signature of its
  * word or character n-grams. Fingerprinting touches no shared state, so
- * sr_dedup_fingerprint_batch runs it on several threads. Decisions are made
- * one record at a time, in input order, by sr_dedup_add: a record is a
- * duplicate when it matches a record kept before it, so the first record of
- * every cluster is the one kept, whatever the thread count.
+ * sr_dedup_fingerprint_batch runs it on several threads. sr_dedup_add then
+ * decides one record at a time, in input order. A record is a duplicate
+ * when it matches a record kept before it, so the first record of every
+ * cluster is the one kept, whatever the thread count.
  *
  * Near mode finds candidates by LSH banding and accepts a candidate only
  * when the estimated Jaccard similarity of the two signatures reaches the

@@ -332,12 +332,6 @@ static int run_offline(struct state *st, struct slot *s, size_t k, struct sr_err
 	 * depends on neither its position nor the other attacks chosen. */
 	sr_rng_seed(&rng, sr_hash_mix(st->o->seed, id, (uint64_t)(a - all)));
 	int rc = sr_attack_apply(a->name, query, strlen(query), &st->o->params, &rng, &s->out[k], err);
-	if (rc == SR_EDATA) {
-		/* The request cannot take this disguise (split with every separator
-		 * in use): a bad record under the policy. */
-		snprintf(err->field, sizeof err->field, "query");
-		return rc;
-	}
 	s->ok[k] = rc == 0;
 	return rc;
 }
@@ -451,8 +445,9 @@ static int emit(struct state *st, struct slot *s, size_t k, struct sr_error *err
 	return rc;
 }
 
-/* Report a failed model request: to --failed as the input record with
- * attack and error set, or as a warning (the run then exits 3). */
+/* Report a failed attack (a model request that failed, or a request that
+ * cannot take the disguise): to --failed as the input record with attack
+ * and error set, or as a warning (the run then exits 3). */
 static int emit_failed(struct state *st, struct slot *s, size_t k, struct sr_error *err)
 {
 	const struct sr_attack_info *a = st->o->attacks[k];
@@ -495,11 +490,12 @@ static int flush_batch(struct state *st, struct sr_error *err)
 				continue;
 			rc = run_offline(st, &st->slots[i], k, err);
 			if (rc == SR_EDATA) {
-				/* Report it as the whole record's problem. */
-				err->line = 0;
-				snprintf(err->file, sizeof err->file, "%s", sr_run_file(&st->run));
-				sr_msg_report_warn(err);
-				st->run.failed++;
+				/* This request cannot take the disguise: a failed attack,
+				 * reported like a failed model request. */
+				struct sr_client_error *e = &st->slots[i].error[k];
+				memset(e, 0, sizeof *e);
+				snprintf(e->kind, sizeof e->kind, "invalid");
+				snprintf(e->message, sizeof e->message, "%s", err->message);
 				sr_error_clear(err);
 				rc = 0;
 				continue;
@@ -514,7 +510,7 @@ static int flush_batch(struct state *st, struct sr_error *err)
 			struct slot *s = &st->slots[i];
 			if (s->ok[k])
 				rc = emit(st, s, k, err);
-			else if (st->o->attacks[k]->model)
+			else
 				rc = emit_failed(st, s, k, err);
 			if (rc < 0)
 				return rc;

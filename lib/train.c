@@ -984,25 +984,18 @@ static int bpe_add_file(struct sr_bpe_trainer *bt, const char *path, long max_re
 	return rc < 0 ? rc : 0;
 }
 
-int sr_train_init_model(const char *config_path, long vocab_size, const char *data,
-                        const char *out_dir, uint64_t seed, long max_records,
-                        struct sr_model_config *cfg_out, struct sr_error *err)
+/* Train a BPE tokenizer on the message contents of the train shards in data. */
+static int train_tokenizer(const char *data, long vocab_size, long max_records,
+                           struct sr_tokenizer **tok, struct sr_error *err)
 {
-	struct sr_model_config cfg;
 	struct sr_bpe_options bo;
 	struct sr_bpe_trainer *bt = NULL;
-	struct sr_tokenizer *tok = NULL;
-	struct sr_model *m = NULL;
 	struct stat st;
 	glob_t g = {0};
 	char pattern[4200];
 	long records = 0;
 	int rc;
 
-	sr_model_config_defaults(&cfg);
-	rc = sr_model_config_load(&cfg, config_path, err);
-	if (rc)
-		return rc;
 	if (stat(data, &st) != 0)
 		return sr_fail(err, errno == ENOENT ? SR_ENOTFOUND : SR_EIO, "cannot open '%s': %s",
 		               data, strerror(errno));
@@ -1019,8 +1012,29 @@ int sr_train_init_model(const char *config_path, long vocab_size, const char *da
 		rc = bpe_add_file(bt, data, max_records, &records, err);
 	}
 	if (!rc)
-		rc = sr_bpe_trainer_finish(bt, &tok, err);
+		rc = sr_bpe_trainer_finish(bt, tok, err);
 	sr_bpe_trainer_free(bt);
+	return rc;
+}
+
+int sr_train_init_model(const char *config_path, long vocab_size, const char *data,
+                        const char *tokenizer_path, const char *out_dir, uint64_t seed,
+                        long max_records, struct sr_model_config *cfg_out,
+                        struct sr_error *err)
+{
+	struct sr_model_config cfg;
+	struct sr_tokenizer *tok = NULL;
+	struct sr_model *m = NULL;
+	int rc;
+
+	sr_model_config_defaults(&cfg);
+	rc = sr_model_config_load(&cfg, config_path, err);
+	if (rc)
+		return rc;
+	if (tokenizer_path)
+		rc = sr_tokenizer_load(tokenizer_path, &tok, err);
+	else
+		rc = train_tokenizer(data, vocab_size, max_records, &tok, err);
 	if (rc)
 		return rc;
 

@@ -145,12 +145,15 @@ int sr_train_eval(const char *model_dir, const char *data, const char *template_
                   struct sr_error *err);
 
 /* Make a fresh model in out_dir: config from config_path (missing fields
- * take the Llama defaults), a byte-level BPE of vocab_size ids trained on
- * the text of the messages in data, ChatML special tokens and template,
- * random weights from seed. vocab_size in the written config is the
- * tokenizer's size. */
+ * take the Llama defaults), random weights from seed, and a tokenizer.
+ * With tokenizer_path NULL, a byte-level BPE of vocab_size ids is trained
+ * on the text of the messages in data, with ChatML special tokens and
+ * template; otherwise the tokenizer at tokenizer_path (a tokenizer.json or
+ * its directory) is copied and data is not read. vocab_size in the written
+ * config is the tokenizer's size. */
 int sr_train_init_model(const char *config_path, long vocab_size, const char *data,
-                        const char *out_dir, uint64_t seed, long max_records,
-                        struct sr_model_config *cfg_out, struct sr_error *err);
+                        const char *tokenizer_path, const char *out_dir, uint64_t seed,
+                        long max_records, struct sr_model_config *cfg_out,
+                        struct sr_error *err);
 
 #endif

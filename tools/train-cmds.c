@@ -19,7 +19,7 @@
 enum {
 	OPT_CONFIG = 0x100, OPT_VOCAB_SIZE, OPT_DATA, OPT_SEED, OPT_MAX_RECORDS, OPT_MODEL,
 	OPT_TEMPLATE, OPT_SEQ_LEN, OPT_BATCH, OPT_THREADS, OPT_MAX_NEW, OPT_TEMPERATURE, OPT_TOP_P,
-	OPT_TOP_K, OPT_SAMPLES, OPT_VERSION,
+	OPT_TOP_K, OPT_SAMPLES, OPT_TOKENIZER, OPT_VERSION,
 };
 
 static int report(const struct sr_error *err, int rc)
@@ -32,6 +32,7 @@ static int report(const struct sr_error *err, int rc)
 
 static const char init_usage[] =
 	"Usage: sr-train init --config FILE --vocab-size N --data SHARDS -o DIR [--seed N]\n"
+	"       sr-train init --config FILE --tokenizer PATH -o DIR [--seed N]\n"
 	"Make a randomly initialised model: FILE is a config.json (fields left out take the\n"
 	"Llama defaults), the byte-level BPE tokenizer of N ids is trained on the text of the\n"
 	"`messages` in the train shards, with ChatML special tokens and template.\n"
@@ -39,6 +40,7 @@ static const char init_usage[] =
 	"  --config FILE        model configuration in the config.json form\n"
 	"  --vocab-size N       tokenizer size, special and byte tokens included (>= 259)\n"
 	"  --data PATH          shard directory (train-*.jsonl.zst) or one JSONL file\n"
+	"  --tokenizer PATH     copy this tokenizer.json (or directory) instead of training one\n"
 	"  -o, --output DIR     model directory to write\n"
 	"  --seed N             random seed of the weights (default 0)\n"
 	"  --max-records N      train the tokenizer on at most N records\n"
@@ -50,13 +52,14 @@ int sr_train_cmd_init(int argc, char **argv)
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"vocab-size", required_argument, NULL, OPT_VOCAB_SIZE},
 		{"data", required_argument, NULL, OPT_DATA},
+		{"tokenizer", required_argument, NULL, OPT_TOKENIZER},
 		{"output", required_argument, NULL, 'o'},
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"max-records", required_argument, NULL, OPT_MAX_RECORDS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *data = NULL, *out = NULL;
+	const char *config = NULL, *data = NULL, *out = NULL, *tokenizer = NULL;
 	long vocab = 0, max_records = 0;
 	uint64_t seed = 0;
 	struct sr_model_config cfg;
@@ -67,6 +70,7 @@ int sr_train_cmd_init(int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: config = optarg; break;
 		case OPT_DATA: data = optarg; break;
+		case OPT_TOKENIZER: tokenizer = optarg; break;
 		case 'o': out = optarg; break;
 		case OPT_VOCAB_SIZE:
 			if (sr_parse_int(optarg, 259, 10000000, &vocab) != 0)
@@ -86,9 +90,13 @@ int sr_train_cmd_init(int argc, char **argv)
 	}
 	if (optind < argc)
 		return sr_msg_usage("unexpected argument '%s'", argv[optind]);
-	if (!config || !data || !out || !vocab)
-		return sr_msg_usage("init needs --config, --vocab-size, --data and -o");
-	rc = sr_train_init_model(config, vocab, data, out, seed, max_records, &cfg, &err);
+	if (!config || !out)
+		return sr_msg_usage("init needs --config and -o");
+	if (!tokenizer && (!data || !vocab))
+		return sr_msg_usage("init needs --vocab-size and --data, or --tokenizer");
+	if (tokenizer && (data || vocab))
+		return sr_msg_usage("--tokenizer cannot be combined with --vocab-size or --data");
+	rc = sr_train_init_model(config, vocab, data, tokenizer, out, seed, max_records, &cfg, &err);
 	if (rc)
 		return report(&err, rc);
 	sr_msg_notice("wrote '%s': %zu parameters, %d layers, hidden size %d, vocabulary %d",

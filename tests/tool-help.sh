@@ -28,7 +28,17 @@ for t in $tools; do
 		fail=1
 		continue
 	fi
-	# Long options named in --help.
+	# Long options named in --help, and in each subcommand's --help for
+	# tools that have subcommands.
+	case $t in
+	sr-bon) subs="sample judge score plot run convert" ;;
+	sr-train) subs="init train eval tokenize generate" ;;
+	sr-shard) subs="verify cat stats" ;;
+	*) subs= ;;
+	esac
+	for sub in $subs; do
+		"$t" "$sub" --help >>"$tmp/help" 2>/dev/null
+	done
 	grep -o -E -- '--[a-z][a-z0-9-]+' "$tmp/help" | sort -u >"$tmp/help-opts"
 	# Long options in the man page (troff writes '-' as '\-').
 	sed 's/\\-/-/g; s/\\f[BIRP]//g' "$man" >"$tmp/man.txt"

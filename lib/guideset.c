@@ -431,3 +431,196 @@ int sr_split_completion(const char *text, size_t len, const char *open, const ch
 		flags |= SR_SPLIT_EMPTY_ANSWER;
 	return flags;
 }
+
+/* ---- teacher requests ---- */
+
+/* Selection and label of one prompt being built. */
+struct prompt_ctx {
+	const struct sr_guideset *gs;
+	const unsigned char *selected;
+};
+
+static int append_json_string(struct sr_buf *b, const char *s)
+{
+	json_t *v = json_string(s);
+	char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	int rc = text ? sr_buf_puts(b, text) : SR_ENOMEM;
+	free(text);
+	json_decref(v);
+	return rc < 0 ? SR_ENOMEM : 0;
+}
+
+static int applies(const struct prompt_ctx *c, size_t i, int benign)
+{
+	const struct sr_guideline *gl = &c->gs->g[i];
+	return c->selected[i] && (benign ? gl->for_benign : gl->for_harmful);
+}
+
+/* Replace every {{name}} in tmpl by its value; other text is copied. */
+static int render_template(struct sr_buf *out, const char *tmpl, const char *const *names,
+                           const char *const *values, size_t n)
+{
+	const char *p = tmpl;
+	while (*p) {
+		size_t i;
+		int hit = 0;
+		if (p[0] == '{' && p[1] == '{') {
+			for (i = 0; i < n && !hit; i++) {
+				size_t k = strlen(names[i]);
+				if (strncmp(p + 2, names[i], k) == 0 && strncmp(p + 2 + k, "}}", 2) == 0) {
+					if (sr_buf_puts(out, values[i]) < 0)
+						return SR_ENOMEM;
+					p += k + 4;
+					hit = 1;
+				}
+			}
+		}
+		if (!hit && sr_buf_append(out, p++, 1) < 0)
+			return SR_ENOMEM;
+	}
+	return 0;
+}
+
+/* The numbered guideline list that replaces {{guidelines}}. */
+static int render_guidelines(const struct prompt_ctx *c, int benign, struct sr_buf *out)
+{
+	size_t i, k = 0;
+	for (i = 0; i < c->gs->n; i++) {
+		if (!applies(c, i, benign))
+			continue;
+		if (sr_buf_printf(out, "%s%zu. %s: %s", k ? "\n" : "", k + 1, c->gs->g[i].title,
+		                  c->gs->g[i].instruction) < 0)
+			return SR_ENOMEM;
+		k++;
+	}
+	return 0;
+}
+
+/* Return whether a line of an example's reasoning is the step of a
+ * guideline left out for that example. A step starts with "Title:". */
+static int line_left_out(const struct prompt_ctx *c, const char *line, size_t len, int benign)
+{
+	size_t i;
+	for (i = 0; i < c->gs->n; i++) {
+		const char *t = c->gs->g[i].title;
+		size_t k = strlen(t);
+		if (len > k && strncmp(line, t, k) == 0 && line[k] == ':')
+			return !applies(c, i, benign);
+	}
+	return 0;
+}
+
+/* An example's response with the steps of left-out guidelines removed. */
+static int filter_response(const struct prompt_ctx *c, const char *resp, int benign,
+                           struct sr_buf *out)
+{
+	const char *p = resp;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		if (!line_left_out(c, p, len, benign) && sr_buf_append(out, p, len) < 0)
+			return SR_ENOMEM;
+		p += len;
+	}
+	return 0;
+}
+
+static int add_message(struct sr_buf *b, const char *role, const char *content)
+{
+	if (sr_buf_printf(b, "{\"role\":\"%s\",\"content\":", role) < 0 ||
+	    append_json_string(b, content) < 0 || sr_buf_puts(b, "},") < 0)
+		return SR_ENOMEM;
+	return 0;
+}
+
+/* The system message and the example turns. */
+static int build_request(const struct prompt_ctx *c, json_t *variant, int benign, int flags,
+                         struct sr_buf *out)
+{
+	const struct sr_guideset *gs = c->gs;
+	const char *tmpl = json_string_value(json_object_get(variant, "system_prompt"));
+	struct sr_buf list = {0}, sys = {0}, resp = {0};
+	json_t *ex;
+	size_t i;
+	int rc = SR_ENOMEM;
+
+	if (!(flags & SR_PROMPT_REFUSAL_ONLY) && render_guidelines(c, benign, &list) < 0)
+		goto out;
+	const char *names[] = {"guidelines", "open", "close"};
+	const char *values[] = {list.data ? list.data : "", gs->open, gs->close};
+	if (render_template(&sys, tmpl ? tmpl : "", names, values, 3) < 0 ||
+	    sr_buf_puts(out, "{\"messages\":[") < 0 ||
+	    add_message(out, "system", sys.data ? sys.data : "") < 0)
+		goto out;
+	json_array_foreach((flags & SR_PROMPT_NO_FEW_SHOT) ? NULL : json_object_get(variant, "few_shot"), i, ex) {
+		const char *q = json_string_value(json_object_get(ex, "query"));
+		const char *r = json_string_value(json_object_get(ex, "response"));
+		const char *label = json_string_value(json_object_get(ex, "label"));
+		int ex_benign = label && strcmp(label, "benign") == 0;
+		sr_buf_reset(&resp);
+		if (filter_response(c, r ? r : "", ex_benign, &resp) < 0 ||
+		    add_message(out, "user", q ? q : "") < 0 ||
+		    add_message(out, "assistant", resp.data ? resp.data : "") < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	sr_buf_release(&list);
+	sr_buf_release(&sys);
+	sr_buf_release(&resp);
+	return rc;
+}
+
+/* The record's `guidelines` member. */
+static int build_member(const struct prompt_ctx *c, int benign, int flags, struct sr_buf *out)
+{
+	const struct sr_guideset *gs = c->gs;
+	int refusal_only = flags & SR_PROMPT_REFUSAL_ONLY;
+	size_t i, k = 0;
+
+	if (sr_buf_puts(out, "{\"set\":") < 0 || append_json_string(out, gs->name) < 0 ||
+	    sr_buf_puts(out, ",\"version\":") < 0 || append_json_string(out, gs->version) < 0 ||
+	    sr_buf_puts(out, ",\"ids\":[") < 0)
+		return SR_ENOMEM;
+	for (i = 0; i < gs->n && !refusal_only; i++) {
+		if (!applies(c, i, benign))
+			continue;
+		if ((k++ && sr_buf_puts(out, ",") < 0) || append_json_string(out, gs->g[i].id) < 0)
+			return SR_ENOMEM;
+	}
+	if (sr_buf_puts(out, "],\"tags\":{\"open\":") < 0 || append_json_string(out, gs->open) < 0 ||
+	    sr_buf_puts(out, ",\"close\":") < 0 || append_json_string(out, gs->close) < 0 ||
+	    sr_buf_puts(out, refusal_only ? "},\"variant\":\"refusal_only\"}" : "}}") < 0)
+		return SR_ENOMEM;
+	return 0;
+}
+
+int sr_guideset_prompt_build(const struct sr_guideset *gs, const unsigned char *selected,
+                             int benign, int flags, struct sr_guideset_prompt *out,
+                             struct sr_error *err)
+{
+	struct prompt_ctx c = {gs, selected};
+	json_t *variant = gs->doc;
+
+	memset(out, 0, sizeof *out);
+	if (flags & SR_PROMPT_REFUSAL_ONLY) {
+		variant = json_object_get(gs->doc, "refusal_only");
+		if (!variant)
+			return sr_fail(err, SR_EDATA, "guideline set '%s' (%s) has no refusal_only variant",
+			               gs->name, gs->path);
+	}
+	if (build_request(&c, variant, benign, flags, &out->request) < 0 ||
+	    build_member(&c, benign, flags, &out->guidelines) < 0) {
+		sr_guideset_prompt_release(out);
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+void sr_guideset_prompt_release(struct sr_guideset_prompt *p)
+{
+	if (!p)
+		return;
+	sr_buf_release(&p->request);
+	sr_buf_release(&p->guidelines);
+}

@@ -88,4 +88,32 @@ int sr_split_completion(const char *text, size_t len, const char *open, const ch
                         const char **reasoning, size_t *rlen,
                         const char **answer, size_t *alen);
 
+/* ---- teacher requests (sr-guide) ---- */
+
+#include "util.h"
+
+/* The parts of a teacher request that depend only on the guideline set, the
+ * chosen guidelines and the record's label. Caller-owned; release with
+ * sr_guideset_prompt_release. */
+struct sr_guideset_prompt {
+	struct sr_buf request;     /* {"messages":[system, example turns..., (the user turn follows) */
+	struct sr_buf guidelines;  /* the record's `guidelines` member, complete */
+};
+
+enum {
+	SR_PROMPT_REFUSAL_ONLY = 1, /* the set's refusal_only variant: no guidelines */
+	SR_PROMPT_NO_FEW_SHOT = 2,  /* leave the example turns out */
+};
+
+/* Build the prompt parts for records with the given label. selected has one
+ * flag per guideline (gs->n); a guideline is used when it is selected and
+ * applies to the label. Example reasoning lines that start with "TITLE:" of
+ * a guideline not used for the example's own label are removed. Returns 0,
+ * SR_EDATA when the refusal_only variant is asked for and missing, or
+ * SR_ENOMEM; out is released on failure. */
+int sr_guideset_prompt_build(const struct sr_guideset *gs, const unsigned char *selected,
+                             int benign, int flags, struct sr_guideset_prompt *out,
+                             struct sr_error *err);
+void sr_guideset_prompt_release(struct sr_guideset_prompt *p);
+
 #endif

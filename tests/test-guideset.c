@@ -351,6 +351,62 @@ static void test_default_consistent(void)
 	sr_guideset_free(gs);
 }
 
+static void test_prompt_build(void)
+{
+	const char *path = write_set("prompt.json",
+		"{\"name\": \"p\", \"version\": \"1.2.3\", \"tags\": {\"open\": \"<r>\", \"close\": \"</r>\"},"
+		" \"system_prompt\": \"Use {{open}}/{{close}}; {{unknown}} stays.\\n{{guidelines}}\","
+		" \"guidelines\": ["
+		"  {\"id\": \"a\", \"title\": \"Alpha\", \"instruction\": \"do a\", \"labels\": [\"harmful\", \"benign\"], \"coverage\": [\"a\"]},"
+		"  {\"id\": \"h\", \"title\": \"Harm only\", \"instruction\": \"do h\", \"labels\": [\"harmful\"], \"coverage\": [\"h\"]},"
+		"  {\"id\": \"b\", \"title\": \"Benign only\", \"instruction\": \"do b\", \"labels\": [\"benign\"], \"coverage\": [\"b\"]}],"
+		" \"few_shot\": [{\"query\": \"Q\", \"label\": \"harmful\","
+		"  \"response\": \"<r>\\nAlpha: x\\nHarm only: y\\nBenign only: z\\n</r>\\n\\nA\"}]}");
+	struct sr_guideset *gs = NULL;
+	struct sr_guideset_prompt pr;
+	struct sr_error err;
+	unsigned char all[3] = {1, 1, 1}, no_alpha[3] = {0, 1, 1};
+	json_t *req;
+
+	CHECK_INT(sr_guideset_load(path, &gs, &err), 0);
+	if (!gs)
+		return;
+	CHECK_INT(sr_guideset_prompt_build(gs, all, 0, 0, &pr, &err), 0);
+	CHECK_STR(pr.guidelines.data, "{\"set\":\"p\",\"version\":\"1.2.3\",\"ids\":[\"a\",\"h\"],"
+	                              "\"tags\":{\"open\":\"<r>\",\"close\":\"</r>\"}}");
+	/* The request is completed with the user turn by the caller. */
+	sr_buf_puts(&pr.request, "{\"role\":\"user\",\"content\":\"q\"}]}");
+	req = json_loads(pr.request.data, 0, NULL);
+	CHECK(req != NULL);
+	json_t *msgs = json_object_get(req, "messages");
+	CHECK_INT(json_array_size(msgs), 4);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
+	          "Use <r>/</r>; {{unknown}} stays.\n1. Alpha: do a\n2. Harm only: do h");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, 2), "content")),
+	          "<r>\nAlpha: x\nHarm only: y\n</r>\n\nA");
+	json_decref(req);
+	sr_guideset_prompt_release(&pr);
+
+	/* Benign records get the benign guidelines; deselected ones disappear
+	 * from the list and from the example. */
+	CHECK_INT(sr_guideset_prompt_build(gs, no_alpha, 1, SR_PROMPT_NO_FEW_SHOT, &pr, &err), 0);
+	CHECK(strstr(pr.guidelines.data, "\"ids\":[\"b\"]") != NULL);
+	CHECK(strstr(pr.request.data, "1. Benign only: do b") != NULL);
+	CHECK(strstr(pr.request.data, "Alpha") == NULL);
+	CHECK(strstr(pr.request.data, "\"assistant\"") == NULL);
+	sr_guideset_prompt_release(&pr);
+	CHECK_INT(sr_guideset_prompt_build(gs, no_alpha, 0, 0, &pr, &err), 0);
+	CHECK(strstr(pr.request.data, "Alpha: x") == NULL);
+	CHECK(strstr(pr.request.data, "Harm only: y") != NULL);
+	sr_guideset_prompt_release(&pr);
+
+	/* This set has no refusal_only variant. */
+	CHECK_INT(sr_guideset_prompt_build(gs, all, 0, SR_PROMPT_REFUSAL_ONLY, &pr, &err), SR_EDATA);
+	CHECK(strstr(err.message, "no refusal_only variant") != NULL);
+	sr_guideset_prompt_release(&pr);
+	sr_guideset_free(gs);
+}
+
 /* Reasoning written freely, the way a teacher model writes it, without the
  * guideline titles: every applicable guideline must still be covered, so
  * the coverage patterns are not tuned to the set's own examples only. */
@@ -408,6 +464,7 @@ int main(void)
 	test_split();
 	test_default_consistent();
 	test_free_reasoning();
+	test_prompt_build();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -52,168 +52,12 @@ static void usage(void)
 	       "2 usage error, 3 I/O or system failure. See sr-guide(1).\n");
 }
 
-/* The parts of a request that depend only on the label, built once. */
-struct prefix {
-	struct sr_buf request;     /* {"messages":[system, examples..., */
-	struct sr_buf guidelines;  /* the whole `guidelines` member */
-};
-
 struct guide {
 	const struct sr_guideset *gs;
-	unsigned char *selected;   /* per guideline: chosen by --only/--except */
-	int refusal_only, few_shot;
-	struct prefix prefix[2];   /* [0] harmful, [1] benign */
+	unsigned char *selected;              /* per guideline: chosen by --only/--except */
+	int flags;                            /* SR_PROMPT_* */
+	struct sr_guideset_prompt prompt[2];  /* [0] harmful, [1] benign */
 };
-
-static int append_json_string(struct sr_buf *b, const char *s)
-{
-	json_t *v = json_string(s);
-	char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-	int rc = text ? sr_buf_puts(b, text) : SR_ENOMEM;
-	free(text);
-	json_decref(v);
-	return rc < 0 ? SR_ENOMEM : 0;
-}
-
-static int applies(const struct guide *g, size_t i, int benign)
-{
-	const struct sr_guideline *gl = &g->gs->g[i];
-	return g->selected[i] && (benign ? gl->for_benign : gl->for_harmful);
-}
-
-/* Replace every {{name}} in tmpl by its value; other text is copied. */
-static int render_template(struct sr_buf *out, const char *tmpl, const char *const *names,
-                           const char *const *values, size_t n)
-{
-	const char *p = tmpl;
-	while (*p) {
-		size_t i;
-		int hit = 0;
-		if (p[0] == '{' && p[1] == '{') {
-			for (i = 0; i < n && !hit; i++) {
-				size_t k = strlen(names[i]);
-				if (strncmp(p + 2, names[i], k) == 0 && strncmp(p + 2 + k, "}}", 2) == 0) {
-					if (sr_buf_puts(out, values[i]) < 0)
-						return SR_ENOMEM;
-					p += k + 4;
-					hit = 1;
-				}
-			}
-		}
-		if (!hit && sr_buf_append(out, p++, 1) < 0)
-			return SR_ENOMEM;
-	}
-	return 0;
-}
-
-/* The numbered guideline list that replaces {{guidelines}}. */
-static int render_guidelines(const struct guide *g, int benign, struct sr_buf *out)
-{
-	size_t i, k = 0;
-	for (i = 0; i < g->gs->n; i++) {
-		if (!applies(g, i, benign))
-			continue;
-		if (sr_buf_printf(out, "%s%zu. %s: %s", k ? "\n" : "", k + 1, g->gs->g[i].title,
-		                  g->gs->g[i].instruction) < 0)
-			return SR_ENOMEM;
-		k++;
-	}
-	return 0;
-}
-
-/* Return whether a line of an example's reasoning is the step of a
- * guideline left out for that example. A step starts with "Title:". */
-static int line_left_out(const struct guide *g, const char *line, size_t len, int benign)
-{
-	size_t i;
-	for (i = 0; i < g->gs->n; i++) {
-		const char *t = g->gs->g[i].title;
-		size_t k = strlen(t);
-		if (len > k && strncmp(line, t, k) == 0 && line[k] == ':')
-			return !applies(g, i, benign);
-	}
-	return 0;
-}
-
-/* An example's response with the steps of left-out guidelines removed. */
-static int filter_response(const struct guide *g, const char *resp, int benign, struct sr_buf *out)
-{
-	const char *p = resp;
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		if (!line_left_out(g, p, len, benign) && sr_buf_append(out, p, len) < 0)
-			return SR_ENOMEM;
-		p += len;
-	}
-	return 0;
-}
-
-static int add_message(struct sr_buf *b, const char *role, const char *content)
-{
-	if (sr_buf_printf(b, "{\"role\":\"%s\",\"content\":", role) < 0 ||
-	    append_json_string(b, content) < 0 || sr_buf_puts(b, "},") < 0)
-		return SR_ENOMEM;
-	return 0;
-}
-
-static int build_prefix(struct guide *g, int benign, struct sr_error *err)
-{
-	const struct sr_guideset *gs = g->gs;
-	struct prefix *px = &g->prefix[benign];
-	struct sr_buf list = {0}, sys = {0}, resp = {0};
-	json_t *variant = g->refusal_only ? json_object_get(gs->doc, "refusal_only") : gs->doc;
-	json_t *examples = json_object_get(variant, "few_shot"), *ex;
-	const char *tmpl = json_string_value(json_object_get(variant, "system_prompt"));
-	size_t i, k = 0;
-	int rc = SR_ENOMEM;
-
-	if (!g->refusal_only && render_guidelines(g, benign, &list) < 0)
-		goto out;
-	const char *names[] = {"guidelines", "open", "close"};
-	const char *values[] = {list.data ? list.data : "", gs->open, gs->close};
-	if (render_template(&sys, tmpl, names, values, 3) < 0)
-		goto out;
-	if (sr_buf_puts(&px->request, "{\"messages\":[") < 0 ||
-	    add_message(&px->request, "system", sys.data ? sys.data : "") < 0)
-		goto out;
-	json_array_foreach(g->few_shot ? examples : NULL, i, ex) {
-		const char *q = json_string_value(json_object_get(ex, "query"));
-		const char *r = json_string_value(json_object_get(ex, "response"));
-		int ex_benign = strcmp(json_string_value(json_object_get(ex, "label")), "benign") == 0;
-		sr_buf_reset(&resp);
-		if (filter_response(g, r, ex_benign, &resp) < 0 || add_message(&px->request, "user", q) < 0 ||
-		    add_message(&px->request, "assistant", resp.data ? resp.data : "") < 0)
-			goto out;
-	}
-
-	if (sr_buf_puts(&px->guidelines, "{\"set\":") < 0 || append_json_string(&px->guidelines, gs->name) < 0 ||
-	    sr_buf_puts(&px->guidelines, ",\"version\":") < 0 ||
-	    append_json_string(&px->guidelines, gs->version) < 0 ||
-	    sr_buf_puts(&px->guidelines, ",\"ids\":[") < 0)
-		goto out;
-	for (i = 0; i < gs->n && !g->refusal_only; i++) {
-		if (!applies(g, i, benign))
-			continue;
-		if ((k++ && sr_buf_puts(&px->guidelines, ",") < 0) ||
-		    append_json_string(&px->guidelines, gs->g[i].id) < 0)
-			goto out;
-	}
-	if (sr_buf_puts(&px->guidelines, "],\"tags\":{\"open\":") < 0 ||
-	    append_json_string(&px->guidelines, gs->open) < 0 ||
-	    sr_buf_puts(&px->guidelines, ",\"close\":") < 0 ||
-	    append_json_string(&px->guidelines, gs->close) < 0 ||
-	    sr_buf_puts(&px->guidelines, g->refusal_only ? "},\"variant\":\"refusal_only\"}" : "}}") < 0)
-		goto out;
-	rc = 0;
-out:
-	sr_buf_release(&list);
-	sr_buf_release(&sys);
-	sr_buf_release(&resp);
-	if (rc < 0)
-		sr_fail(err, rc, "out of memory");
-	return rc;
-}
 
 /* Mark the guidelines named in a comma-separated list; an unknown id is a
  * usage error naming the ids the set has. */
@@ -262,7 +106,7 @@ static int guide_record(struct guide *g, struct sr_run *run, struct sr_record *r
                         struct sr_buf *out, struct sr_error *err)
 {
 	const char *label = sr_record_get_str(rec, "label", NULL);
-	struct prefix *px = &g->prefix[label && strcmp(label, "benign") == 0];
+	const struct sr_guideset_prompt *px = &g->prompt[label && strcmp(label, "benign") == 0];
 	size_t qlen;
 	const char *q = sr_record_raw(rec, "query", &qlen);
 	char *qtext = NULL;
@@ -333,10 +177,10 @@ static int parse_args(int argc, char **argv, struct sr_run *run, struct guide *g
 			a->except = optarg;
 			break;
 		case OPT_REFUSAL_ONLY:
-			g->refusal_only = 1;
+			g->flags |= SR_PROMPT_REFUSAL_ONLY;
 			break;
 		case OPT_NO_FEW_SHOT:
-			g->few_shot = 0;
+			g->flags |= SR_PROMPT_NO_FEW_SHOT;
 			break;
 		case OPT_LIST:
 			a->list = 1;
@@ -345,7 +189,7 @@ static int parse_args(int argc, char **argv, struct sr_run *run, struct guide *g
 			return sr_msg_usage("unknown option");
 		}
 	}
-	if (g->refusal_only && (a->only || a->except))
+	if ((g->flags & SR_PROMPT_REFUSAL_ONLY) && (a->only || a->except))
 		return sr_msg_usage("--refusal-only uses no guidelines, so --only and --except do not apply");
 	return -1;
 }
@@ -399,15 +243,12 @@ static int prepare(struct guide *g, const struct args *a, struct sr_guideset **g
 		list_guidelines(*gs);
 		return SR_EXIT_OK;
 	}
-	if (g->refusal_only && !json_object_get((*gs)->doc, "refusal_only")) {
-		sr_msg_error("guideline set '%s' (%s) has no refusal_only variant", (*gs)->name, (*gs)->path);
-		return SR_EXIT_DATA;
-	}
 	if ((status = select_guidelines(g, a)) >= 0)
 		return status;
-	if (build_prefix(g, 0, &err) < 0 || build_prefix(g, 1, &err) < 0) {
+	if ((rc = sr_guideset_prompt_build(*gs, g->selected, 0, g->flags, &g->prompt[0], &err)) < 0 ||
+	    (rc = sr_guideset_prompt_build(*gs, g->selected, 1, g->flags, &g->prompt[1], &err)) < 0) {
 		sr_msg_report(&err);
-		return SR_EXIT_IO;
+		return sr_exit_status(rc);
 	}
 	return -1;
 }
@@ -428,7 +269,6 @@ int main(int argc, char **argv)
 	sr_error_clear(&err);
 	sr_record_init(&rec);
 	sr_run_init(&run, "sr-guide");
-	g.few_shot = 1;
 	if ((status = parse_args(argc, argv, &run, &g, &a)) >= 0 ||
 	    (status = prepare(&g, &a, &gs)) >= 0) {
 		sr_run_release(&run);
@@ -458,10 +298,8 @@ done:
 cleanup:
 	sr_record_release(&rec);
 	sr_buf_release(&req);
-	for (i = 0; i < 2; i++) {
-		sr_buf_release(&g.prefix[i].request);
-		sr_buf_release(&g.prefix[i].guidelines);
-	}
+	for (i = 0; i < 2; i++)
+		sr_guideset_prompt_release(&g.prompt[i]);
 	free(g.selected);
 	sr_schema_free(schema);
 	sr_guideset_free(gs);

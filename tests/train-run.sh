@@ -51,6 +51,26 @@ log_fields m2/train.jsonl > b.txt
 cmp -s a.txt b.txt || fail "two runs with the same seed differ"
 cmp -s m1/model.safetensors m2/model.safetensors || fail "two runs wrote different weights"
 
+# accumulating 2 micro-batches of 2 rows gives the steps of 1 batch of 4
+train ga1 --batch 4 --grad-accum 1 2>/dev/null
+train ga2 --batch 2 --grad-accum 2 2>/dev/null
+/usr/bin/python3 - ga1/train.jsonl ga2/train.jsonl <<'PY' || fail "accumulation changes the steps"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) == 6
+for x, y in zip(a, b):
+    for k in ("loss", "grad_norm"):
+        assert abs(x[k] - y[k]) <= 1e-6 * abs(x[k]), (k, x[k], y[k])
+PY
+
+# one example per row: padding instead of packing, bfloat16 output
+train np --no-pack --bf16 2>/dev/null
+test "$(grep -c '"step"' np/train.jsonl)" = 6 || fail "--no-pack run did not finish"
+test "$(stat -c %s np/model.safetensors)" -lt "$(stat -c %s m1/model.safetensors)" ||
+	fail "--bf16 did not shrink the weights"
+grep -q '"torch_dtype": "bfloat16"' np/config.json || fail "--bf16 config"
+
 # eval prints the validation loss the trainer logged at the last step
 sr-train eval --model m1 --data shards --seq-len 96 --batch 4 > eval.json
 /usr/bin/python3 - eval.json m1/train.jsonl <<'PY' || fail "eval does not match val_loss"

@@ -76,10 +76,11 @@ static void init_byte_tables(void)
 	}
 }
 
-void tok_byte_char(unsigned byte, char out[3])
+size_t tok_byte_char(unsigned byte, char out[3])
 {
 	pthread_once(&byte_tables_once, init_byte_tables);
 	memcpy(out, byte_utf8[byte & 0xFF], 3);
+	return out[1] ? 2 : 1;
 }
 
 int tok_char_byte(int32_t cp)
@@ -599,8 +600,8 @@ static int bytelevel_piece(struct encoder *e, const struct pre_step *st, const c
 		}
 		for (size_t k = 0; k < tmp.spans[i].len; k++) {
 			char ch[3];
-			tok_byte_char(p[k], ch);
-			if (pieces_extend(out, ch, strlen(ch)) < 0) {
+			size_t n = tok_byte_char(p[k], ch);
+			if (pieces_extend(out, ch, n) < 0) {
 				rc = oom(e->err);
 				goto done;
 			}
@@ -647,6 +648,14 @@ static int encode_normalized(struct encoder *e, const char *s, size_t len)
 
 /* ---- normalizer ---- */
 
+static int is_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
 static int normalize(const struct sr_tokenizer *tok, const char *s, size_t len,
 	struct sr_buf *out, struct sr_error *err)
 {
@@ -674,6 +683,8 @@ static int normalize(const struct sr_tokenizer *tok, const char *s, size_t len,
 				}
 				i += (size_t)cl;
 			}
+		} else if (is_ascii(out->data, out->len)) {
+			continue; /* ASCII text is in every normalization form already. */
 		} else {
 			utf8proc_option_t opt = UTF8PROC_STABLE;
 			switch (tok->norms[k]) {
@@ -776,6 +787,9 @@ static int split_added(struct encoder *e, const char *s, size_t len, int normali
 	size_t pos = 0, text_start = 0;
 	int rc;
 
+	if (tok->n_added_kind[normalized][0] == 0 &&
+	    (skip_special || tok->n_added_kind[normalized][1] == 0))
+		return fn(e, s, len);
 	while (pos < len) {
 		size_t ms;
 		long k = find_added(tok, s, len, pos, normalized, skip_special, &ms);

@@ -108,6 +108,9 @@ struct sr_tokenizer {
 	 * added_start[b + 1]). */
 	uint32_t *added_sorted;
 	uint32_t added_start[257];
+	/* Added tokens per [normalized flag][special flag], to skip searches
+	 * that cannot match. */
+	size_t n_added_kind[2][2];
 	unsigned char *is_special; /* n_ids flags */
 	int32_t *added_index;      /* id -> index in added, or -1 */
 
@@ -139,8 +142,9 @@ struct sr_tokenizer {
 };
 
 /* Byte-level alphabet: the character (UTF-8, 1 or 2 bytes) GPT-2's
- * bytes_to_unicode gives each byte, and the way back. */
-void tok_byte_char(unsigned byte, char out[3]);
+ * bytes_to_unicode gives each byte, and the way back. tok_byte_char writes
+ * it NUL-terminated and returns its length. */
+size_t tok_byte_char(unsigned byte, char out[3]);
 /* Byte for a code point of the byte-level alphabet, or -1. */
 int tok_char_byte(int32_t cp);
 

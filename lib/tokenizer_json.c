@@ -302,8 +302,10 @@ static int index_added(struct sr_tokenizer *tok, struct sr_error *err)
 	tok->added_sorted = malloc((tok->n_added + 1) * sizeof *tok->added_sorted);
 	if (!tok->added_sorted)
 		return oom(err);
-	for (size_t i = 0; i < tok->n_added; i++)
+	for (size_t i = 0; i < tok->n_added; i++) {
 		tok->added_sorted[i] = (uint32_t)i;
+		tok->n_added_kind[tok->added[i].normalized][tok->added[i].special]++;
+	}
 	qsort_r(tok->added_sorted, tok->n_added, sizeof *tok->added_sorted, cmp_added, tok);
 	size_t k = 0;
 	for (unsigned b = 0; b < 256; b++) {
@@ -756,6 +758,38 @@ static int parse_file(const char *path, int optional, json_t **out, struct sr_er
 	return 0;
 }
 
+/* Newer transformers releases save the chat template beside
+ * tokenizer_config.json as chat_template.jinja (the template text) or
+ * chat_template.json ({"chat_template": ...}). Read either when present. */
+static int load_template_file(struct sr_tokenizer *tok, const char *config_path,
+	struct sr_error *err)
+{
+	char path[4096];
+	const char *slash = strrchr(config_path, '/');
+	int dir_len = slash ? (int)(slash - config_path) + 1 : 0;
+	struct stat st;
+	char *data = NULL;
+	size_t len;
+	json_t *root = NULL;
+	int rc;
+
+	snprintf(path, sizeof path, "%.*schat_template.jinja", dir_len, config_path);
+	if (stat(path, &st) == 0) {
+		if ((rc = sr_read_file(path, TOK_MAX_FILE, &data, &len, err)) < 0)
+			return rc;
+		tok->chat_template = data;
+		return 0;
+	}
+	snprintf(path, sizeof path, "%.*schat_template.json", dir_len, config_path);
+	if ((rc = parse_file(path, 1, &root, err)) < 0 || !root)
+		return rc;
+	const char *text = json_string_value(json_object_get(root, "chat_template"));
+	if (text && !(tok->chat_template = strdup(text)))
+		rc = oom(err);
+	json_decref(root);
+	return rc;
+}
+
 int sr_tokenizer_load(const char *path, struct sr_tokenizer **out, struct sr_error *err)
 {
 	char json_path[4096], config_path[4096];
@@ -781,6 +815,11 @@ int sr_tokenizer_load(const char *path, struct sr_tokenizer **out, struct sr_err
 		goto done;
 	if ((rc = sr_tokenizer_from_json(root, config, out, err)) < 0 && err && !err->file[0])
 		snprintf(err->file, sizeof err->file, "%.*s", (int)sizeof err->file - 1, json_path);
+	if (rc == 0 && !(*out)->chat_template &&
+	    (rc = load_template_file(*out, config_path, err)) < 0) {
+		sr_tokenizer_free(*out);
+		*out = NULL;
+	}
 done:
 	json_decref(root);
 	json_decref(config);
@@ -890,7 +929,18 @@ int sr_tokenizer_save(const struct sr_tokenizer *tok, const char *dir, struct sr
 		return sr_fail(err, SR_ENOMEM, "out of memory saving the tokenizer");
 	rc = write_json(root, dir, "tokenizer.json", err);
 	json_decref(root);
-	if (rc == 0 && tok->config)
-		rc = write_json(tok->config, dir, "tokenizer_config.json", err);
+	if (rc < 0 || (!tok->config && !tok->chat_template))
+		return rc;
+
+	/* A template read from chat_template.jinja goes into the config. */
+	json_t *config = tok->config ? json_copy(tok->config) : json_object();
+	if (!config)
+		return sr_fail(err, SR_ENOMEM, "out of memory saving the tokenizer");
+	if (tok->chat_template && !json_object_get(config, "chat_template") &&
+	    json_object_set_new(config, "chat_template", json_string(tok->chat_template)) < 0)
+		rc = sr_fail(err, SR_ENOMEM, "out of memory saving the tokenizer");
+	if (rc == 0)
+		rc = write_json(config, dir, "tokenizer_config.json", err);
+	json_decref(config);
 	return rc;
 }

@@ -384,6 +384,38 @@ static void test_byte_fallback(void)
 	sr_tokenizer_free(tok);
 }
 
+static void test_template_file(void)
+{
+	static const char *const merges[] = { "a b" };
+	struct sr_tokenizer *tok, *again = NULL;
+	struct sr_error err = { 0 };
+	char path[600];
+
+	/* load_json writes into the directory before loading, so place the
+	 * template file first. */
+	snprintf(path, sizeof path, "%s/jinja", tmpdir);
+	mkdir(path, 0700);
+	strcat(path, "/chat_template.jinja");
+	FILE *f = fopen(path, "w");
+	fputs("{{ '<|im_start|>' }}", f);
+	fclose(f);
+	tok = load_json(byte_level_json(merges, 1, 0, NULL), "{\"eos_token\": \"a\"}", "jinja");
+	CHECK(tok != NULL);
+	if (!tok)
+		return;
+	CHECK_STR(sr_tokenizer_chat_template(tok), "{{ '<|im_start|>' }}");
+
+	/* Saving puts the template into tokenizer_config.json. */
+	snprintf(path, sizeof path, "%s/jinja-saved", tmpdir);
+	mkdir(path, 0700);
+	CHECK_INT(sr_tokenizer_save(tok, path, &err), 0);
+	CHECK_INT(sr_tokenizer_load(path, &again, &err), 0);
+	CHECK_STR(again ? sr_tokenizer_chat_template(again) : NULL, "{{ '<|im_start|>' }}");
+	CHECK_INT(again ? sr_tokenizer_eos_id(again) : -2, 'a');
+	sr_tokenizer_free(again);
+	sr_tokenizer_free(tok);
+}
+
 static void test_load_errors(void)
 {
 	struct sr_tokenizer *tok = NULL;
@@ -622,6 +654,7 @@ int main(void)
 	test_normalizer_and_specials();
 	test_byte_fallback();
 	test_load_errors();
+	test_template_file();
 	test_training();
 	test_training_errors();
 	test_real_save_reload();

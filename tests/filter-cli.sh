@@ -93,7 +93,10 @@ grep -q 'refusal' "$tmp/ex/examples.out" || fail "the annotate example printed n
 
 # The LLM judge, against the test endpoint.
 if command -v sr-testserver >/dev/null 2>&1; then
-	head -20 "$tmp/samples.jsonl" >"$tmp/twenty.jsonl"
+	# 100 records cross the judge's window of 64; lines 18 and 60 (damage
+	# 2: no close tag) fail the structure rule and are never sent.
+	head -100 "$tmp/damaged.jsonl" >"$tmp/hundred.jsonl"
+	awk 'NR != 18 && NR != 60' "$tmp/hundred.jsonl" >"$tmp/hundred-kept.jsonl"
 	cat >"$tmp/llm.rules" <<'EOF'
 %judge model="judge-model" temperature=0 max_tokens=800
 structure structure
@@ -101,12 +104,15 @@ adherence llm prompt='Check this reasoning against the guidelines {{guidelines}}
 EOF
 	start_server
 	sr-filter --rules "$tmp/llm.rules" --judge-endpoint "$endpoint" --judge-no-cache \
-		--stats "$tmp/llm.json" "$tmp/twenty.jsonl" >"$tmp/llm-kept.jsonl" 2>"$tmp/llm.err" ||
+		--judge-concurrency 8 --stats "$tmp/llm.json" "$tmp/hundred.jsonl" >"$tmp/llm-kept.jsonl" 2>"$tmp/llm.err" ||
 		fail "sr-filter with the LLM judge exited $?: $(cat "$tmp/llm.err")"
-	[ "$(wc -l <"$tmp/llm-kept.jsonl")" -eq 20 ] || fail "the judge's replies should all pass"
-	[ "$(jq .llm_judge.requests "$tmp/llm.json")" -eq 20 ] || fail "expected one judge request per record"
-	[ "$(wc -l <"$tmp/server.log")" -eq 20 ] || fail "the server saw $(wc -l <"$tmp/server.log") requests"
+	cmp -s "$tmp/llm-kept.jsonl" "$tmp/hundred-kept.jsonl" ||
+		fail "with the LLM judge, kept records differ from the input lines or their order"
+	[ "$(jq .llm_judge.requests "$tmp/llm.json")" -eq 98 ] || fail "expected one judge request per passing record"
+	[ "$(wc -l <"$tmp/server.log")" -eq 98 ] || fail "the server saw $(wc -l <"$tmp/server.log") requests"
+	stats_balance "$tmp/llm.json" || fail "counts with the LLM judge do not balance"
 
+	head -20 "$tmp/samples.jsonl" >"$tmp/twenty.jsonl"
 	sed "s|pass_pattern='</think>'|pass_pattern='^NEVER'|" "$tmp/llm.rules" >"$tmp/never.rules"
 	sr-filter --rules "$tmp/never.rules" --judge-endpoint "$endpoint" --judge-no-cache \
 		--rejects "$tmp/llm-rej.jsonl" "$tmp/twenty.jsonl" >"$tmp/none.jsonl" 2>"$tmp/llm.err" ||

@@ -51,6 +51,10 @@ int llm_judge_option(struct llm_judge_options *o, int idx, const char *arg)
 		if (sr_parse_int(arg, 0, 100, &o->max_retries) < 0)
 			return sr_msg_usage("invalid --judge-max-retries value '%s' (expected 0 to 100)", arg), SR_EUSAGE;
 		return 1;
+	case 7:
+		if (sr_parse_int(arg, 1, 1024, &o->concurrency) < 0)
+			return sr_msg_usage("invalid --judge-concurrency value '%s' (expected 1 to 1024)", arg), SR_EUSAGE;
+		return 1;
 	default:
 		return 0;
 	}
@@ -195,56 +199,87 @@ static int fill_prompt(const char *tmpl, struct sr_record *rec, struct sr_buf *o
 	return 0;
 }
 
-int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_record *rec,
-                   struct sr_rules_result *res, struct sr_error *err)
+static int rule_applies(json_t *opts, struct sr_record *rec)
+{
+	json_t *labels = json_object_get(opts, "labels"), *l;
+	const char *label = sr_record_get_str(rec, "label", NULL);
+	size_t k;
+	if (!labels)
+		return 1;
+	json_array_foreach(labels, k, l)
+		if (label && !strcmp(json_string_value(l), label))
+			return 1;
+	return 0;
+}
+
+static json_t *request_body(const struct llm_judge *j, const char *prompt)
+{
+	json_t *msgs = json_array();
+	if (j->system)
+		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content", j->system));
+	json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", prompt));
+	/* "o" steals msgs */
+	return json_pack("{s:o,s:f,s:I}", "messages", msgs, "temperature", j->temperature,
+	                 "max_tokens", (json_int_t)j->max_tokens);
+}
+
+int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_record **recs,
+                   struct sr_rules_result **results, size_t n, struct sr_error *err)
 {
 	struct sr_buf prompt = {0};
+	size_t cap = n * j->nrules, count = 0;
+	json_t **bodies = calloc(cap ? cap : 1, sizeof *bodies);
+	size_t *which = calloc(cap ? cap : 1, sizeof *which); /* record * nrules + rule */
+	struct sr_client_result **out = NULL;
 	int rc = 0;
-	for (size_t i = 0; i < j->nrules && rc == 0; i++) {
-		if (!j->pass[i])
-			continue;
-		json_t *opts = sr_rules_rule_options(rules, i);
-		json_t *labels = json_object_get(opts, "labels"), *l;
-		const char *label = sr_record_get_str(rec, "label", NULL);
-		size_t k;
-		int applies = !labels;
-		json_array_foreach(labels, k, l)
-			if (label && !strcmp(json_string_value(l), label))
-				applies = 1;
-		if (!applies)
-			continue;
-		if (fill_prompt(json_string_value(json_object_get(opts, "prompt")), rec, &prompt) < 0) {
-			rc = sr_fail(err, SR_ENOMEM, "out of memory");
-			break;
+
+	if (!bodies || !which) {
+		rc = sr_fail(err, SR_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t r = 0; r < n; r++) {
+		if (results[r]->failed)
+			continue; /* only records that pass every other rule */
+		for (size_t i = 0; i < j->nrules; i++) {
+			json_t *opts = sr_rules_rule_options(rules, i);
+			if (!j->pass[i] || !rule_applies(opts, recs[r]))
+				continue;
+			if (fill_prompt(json_string_value(json_object_get(opts, "prompt")), recs[r], &prompt) < 0 ||
+			    !(bodies[count] = request_body(j, prompt.data))) {
+				rc = sr_fail(err, SR_ENOMEM, "out of memory");
+				goto done;
+			}
+			which[count++] = r * j->nrules + i;
 		}
-		json_t *msgs = json_array();
-		if (j->system)
-			json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content", j->system));
-		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", prompt.data));
-		json_t *body = json_pack("{s:o,s:f,s:I}", "messages", msgs, "temperature", j->temperature,
-		                         "max_tokens", (json_int_t)j->max_tokens);
-		struct sr_client_result **out = NULL;
-		j->requests++;
-		/* NOTE: one blocking request per rule and record, so the client's
-		 * concurrency is not used; a window of records in flight would be. */
-		rc = sr_client_batch(j->client, &body, 1, 1, &out, err);
-		json_decref(body);
-		struct sr_check *ck = &res->checks[i];
-		const struct sr_client_sample *s = out && out[0] ? &out[0]->samples[0] : NULL;
-		if (rc == 0 && (!s || !s->text)) {
+	}
+	if (count == 0)
+		goto done;
+	j->requests += count;
+	rc = sr_client_batch(j->client, bodies, count, 1, &out, err);
+	for (size_t q = 0; rc == 0 && q < count; q++) {
+		size_t r = which[q] / j->nrules, i = which[q] % j->nrules;
+		const struct sr_client_sample *s = out[q] ? &out[q]->samples[0] : NULL;
+		struct sr_check *ck = &results[r]->checks[i];
+		if (!s || !s->text) {
 			j->failed++;
 			rc = sr_fail(err, SR_EENDPOINT, "judge request for rule '%s' failed: %s: %s",
 			             sr_rules_rule_name(rules, i), s ? s->error.kind : "?",
 			             s ? s->error.message : "no result");
-		} else if (rc == 0) {
-			int m = pcre2_match(j->pass[i], (PCRE2_SPTR)s->text, s->len, 0, 0, j->md, NULL);
-			ck->applies = 1;
-			ck->pass = m >= 0;
-			snprintf(ck->detail, sizeof ck->detail, "judge replied: %.200s", s->text);
-			res->failed += !ck->pass;
+			break;
 		}
-		sr_client_results_free(out, 1);
+		int m = pcre2_match(j->pass[i], (PCRE2_SPTR)s->text, s->len, 0, 0, j->md, NULL);
+		ck->applies = 1;
+		ck->pass = m >= 0;
+		snprintf(ck->detail, sizeof ck->detail, "judge replied: %.200s", s->text);
+		results[r]->failed += !ck->pass;
 	}
+done:
+	if (out)
+		sr_client_results_free(out, count);
+	for (size_t q = 0; bodies && q < count; q++)
+		json_decref(bodies[q]);
+	free(bodies);
+	free(which);
 	sr_buf_release(&prompt);
 	return rc;
 }

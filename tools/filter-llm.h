@@ -35,7 +35,8 @@ struct llm_judge_options {
 	{"judge-cache", required_argument, NULL, (base) + 3}, \
 	{"judge-no-cache", no_argument, NULL, (base) + 4}, \
 	{"judge-timeout", required_argument, NULL, (base) + 5}, \
-	{"judge-max-retries", required_argument, NULL, (base) + 6}
+	{"judge-max-retries", required_argument, NULL, (base) + 6}, \
+	{"judge-concurrency", required_argument, NULL, (base) + 7}
 
 #define LLM_JUDGE_HELP \
 "      --judge-endpoint URL  OpenAI-compatible base URL (ending in /v1) for the\n" \
@@ -45,10 +46,11 @@ struct llm_judge_options {
 "      --judge-api-key-env VAR  environment variable holding the key\n" \
 "                          (default OPENAI_API_KEY)\n" \
 "      --judge-cache FILE  response cache file; --judge-no-cache for none\n" \
-"      --judge-timeout SEC, --judge-max-retries N  per-request limits\n"
+"      --judge-timeout SEC, --judge-max-retries N  per-request limits\n" \
+"      --judge-concurrency N  judge requests in flight at once (default 4)\n"
 
 void llm_judge_options_init(struct llm_judge_options *o);
-/* Handle option number idx (0..6) of LLM_JUDGE_LONG_OPTIONS. Returns 1 when
+/* Handle option number idx (0..7) of LLM_JUDGE_LONG_OPTIONS. Returns 1 when
  * handled, 0 when idx is not one of them, a negative code on a bad value. */
 int llm_judge_option(struct llm_judge_options *o, int idx, const char *arg);
 
@@ -56,10 +58,12 @@ struct llm_judge;
 int llm_judge_new(const struct llm_judge_options *o, const struct sr_rules *rules,
                   struct llm_judge **out, struct sr_error *err);
 void llm_judge_free(struct llm_judge *j);
-/* Evaluate the llm rules on rec, filling their checks in res and adding
- * failures to res->failed. SR_EENDPOINT when the endpoint fails for good. */
-int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_record *rec,
-                   struct sr_rules_result *res, struct sr_error *err);
+/* Evaluate the llm rules on n records at once (their requests go out
+ * concurrently), for the records that passed every other rule: fill the
+ * llm rules' checks in results[r] and add failures to results[r]->failed.
+ * SR_EENDPOINT when a request fails for good. */
+int llm_judge_eval(struct llm_judge *j, const struct sr_rules *rules, struct sr_record **recs,
+                   struct sr_rules_result **results, size_t n, struct sr_error *err);
 /* Add {"llm_judge": {"requests", "failed"}} to stats. */
 void llm_judge_stats(const struct llm_judge *j, json_t *stats);
 

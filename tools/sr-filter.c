@@ -59,6 +59,16 @@ static void usage(void)
 	       "data, 2 usage error, 3 I/O, system or endpoint failure. See sr-filter(1).\n");
 }
 
+/* Records held for the LLM judge, whose requests go out together. */
+#define JUDGE_WINDOW 64
+
+struct pending {
+	char *line;                /* copy of the input line */
+	size_t cap;
+	struct sr_record rec;      /* parsed from line */
+	struct sr_rules_result res;
+};
+
 struct filter {
 	struct sr_run run;
 	struct sr_rules *rules;
@@ -74,6 +84,8 @@ struct filter {
 	                            * --keep-best evicts while buf holds the new record */
 	size_t rbufcap;
 	struct sr_record scratch;  /* for records evicted by --keep-best */
+	struct pending window[JUDGE_WINDOW];
+	size_t nwindow;
 	/* counts for --stats */
 	uint64_t *rule_failed, *rule_not_applied;
 	json_t *labels, *guidelines, *verdicts;
@@ -173,20 +185,10 @@ static int check_fields(struct sr_record *rec, struct sr_error *err)
 	return 0;
 }
 
-static int filter_record(struct filter *f, struct sr_record *rec, struct sr_rules_result *res,
+/* Count, annotate, keep or reject one evaluated record. */
+static int finish_record(struct filter *f, struct sr_record *rec, struct sr_rules_result *res,
                          struct sr_error *err)
 {
-	int rc;
-	if ((rc = check_fields(rec, err)) < 0 || (rc = sr_rules_eval(f->ctx, rec, res, err)) < 0) {
-		if (rc == SR_ENOMEM)
-			return rc;
-		if (err->file[0] == '\0')
-			snprintf(err->file, sizeof err->file, "%s", sr_run_file(&f->run));
-		err->line = sr_run_lineno(&f->run);
-		return sr_run_bad_record(&f->run, err);
-	}
-	if (f->llm && res->failed == 0 && (rc = llm_judge_eval(f->llm, f->rules, rec, res, err)) < 0)
-		return rc;
 	const char *label = sr_record_get_str(rec, "label", NULL);
 	int kept = res->failed == 0;
 	count_result(f, label, res, kept);
@@ -210,6 +212,73 @@ static int filter_record(struct filter *f, struct sr_record *rec, struct sr_rule
 	if (n < 0)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	return keep_offer(f->keep, id ? id : "", f->buf, (size_t)n, res->score, err);
+}
+
+/* Send the window's LLM judge requests together, then finish its records
+ * in input order. */
+static int flush_window(struct filter *f, struct sr_error *err)
+{
+	struct sr_record *recs[JUDGE_WINDOW];
+	struct sr_rules_result *results[JUDGE_WINDOW];
+	int rc = 0;
+
+	for (size_t i = 0; i < f->nwindow; i++) {
+		recs[i] = &f->window[i].rec;
+		results[i] = &f->window[i].res;
+	}
+	if (f->nwindow)
+		rc = llm_judge_eval(f->llm, f->rules, recs, results, f->nwindow, err);
+	for (size_t i = 0; i < f->nwindow; i++) {
+		if (rc == 0)
+			rc = finish_record(f, &f->window[i].rec, &f->window[i].res, err);
+		sr_record_reset(&f->window[i].rec);
+		sr_rules_result_release(&f->window[i].res);
+	}
+	f->nwindow = 0;
+	return rc;
+}
+
+/* Hold an evaluated record (with its own copy of the line) for the LLM judge. */
+static int add_to_window(struct filter *f, struct sr_record *rec, struct sr_rules_result *res,
+                         struct sr_error *err)
+{
+	struct pending *p = &f->window[f->nwindow];
+	int rc;
+	if (p->cap < rec->len + 1) {
+		char *line = realloc(p->line, rec->len + 1);
+		if (!line)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
+		p->line = line;
+		p->cap = rec->len + 1;
+	}
+	memcpy(p->line, rec->line, rec->len);
+	p->line[rec->len] = '\0';
+	if ((rc = sr_record_parse(&p->rec, p->line, rec->len, err)) < 0)
+		return rc;
+	p->res = *res; /* the window takes the result's allocations */
+	sr_rules_result_init(res);
+	if (++f->nwindow == JUDGE_WINDOW)
+		return flush_window(f, err);
+	return 0;
+}
+
+static int filter_record(struct filter *f, struct sr_record *rec, struct sr_rules_result *res,
+                         struct sr_error *err)
+{
+	int rc;
+	if ((rc = check_fields(rec, err)) < 0 || (rc = sr_rules_eval(f->ctx, rec, res, err)) < 0) {
+		if (rc == SR_ENOMEM)
+			return rc;
+		if (err->file[0] == '\0')
+			snprintf(err->file, sizeof err->file, "%s", sr_run_file(&f->run));
+		err->line = sr_run_lineno(&f->run);
+		return sr_run_bad_record(&f->run, err);
+	}
+	/* With the LLM judge every record goes through the window, so that
+	 * output keeps input order. */
+	if (f->llm)
+		return add_to_window(f, rec, res, err);
+	return finish_record(f, rec, res, err);
 }
 
 static void add_stats(struct filter *f)
@@ -318,6 +387,10 @@ int main(int argc, char **argv)
 	f.run.count_rejected = 1;
 	sr_record_init(&rec);
 	sr_record_init(&f.scratch);
+	for (size_t i = 0; i < JUDGE_WINDOW; i++) {
+		sr_record_init(&f.window[i].rec);
+		sr_rules_result_init(&f.window[i].res);
+	}
 	sr_rules_result_init(&res);
 	f.labels = json_object();
 	f.guidelines = json_object();
@@ -351,6 +424,8 @@ int main(int argc, char **argv)
 	while ((rc = sr_run_next(&f.run, &rec, &err)) > 0)
 		if ((rc = filter_record(&f, &rec, &res, &err)) < 0)
 			break;
+	if (rc == 0 && f.llm)
+		rc = flush_window(&f, &err);
 	if (rc == 0 && f.keep)
 		rc = keep_flush(f.keep, &err);
 	if (rc == 0 && f.rejects)
@@ -372,6 +447,11 @@ done:
 	}
 	sr_rules_result_release(&res);
 	sr_record_release(&rec);
+	for (size_t i = 0; i < JUDGE_WINDOW; i++) {
+		sr_record_release(&f.window[i].rec);
+		sr_rules_result_release(&f.window[i].res);
+		free(f.window[i].line);
+	}
 	sr_record_release(&f.scratch);
 	keep_free(f.keep);
 	sr_output_free(f.rejects);

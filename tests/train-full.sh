@@ -1,20 +1,23 @@
 #!/bin/sh
-# The pipeline's own shards: sr-mix builds train/val shards from chat
-# examples, and sr-train inits and trains on them (slow: FULL_TESTS).
+# A longer run on the pipeline's reasoning shards (slow: FULL_TESTS): a
+# model trained for 3 epochs must lower its validation loss.
 . "${SR_SRCDIR:-.}/tests/train-lib.sh"
 
-test -f "$SR_SHARED/data/alpaca_eval/text_davinci_003_model_outputs.json" || {
-	echo "SKIP: shared data not found in '$SR_SHARED'"; exit 77; }
-command -v sr-mix >/dev/null || { echo "SKIP: sr-mix not built"; exit 77; }
+for tool in sr-import sr-guide sr-synth sr-filter sr-dedup sr-mix sr-shard; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool not built"; exit 77; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-make_shards raw 400 0
-zstd -dq raw/train-00000.jsonl.zst -o examples.jsonl
-sr-mix -o shards --format raw --val 40 examples.jsonl 2>mix.err || { cat mix.err; fail "sr-mix failed"; }
-ls shards/train-*.jsonl.zst shards/val-*.jsonl.zst >/dev/null || fail "sr-mix wrote no train or val shards"
+unset SR_ENDPOINT SR_MODEL OPENAI_BASE_URL
+sh "$SR_SRCDIR/scripts/demo.sh" -o demo >demo.out 2>demo.err || fail "demo.sh failed"
 tiny_config tiny.json
-sr-train init --config tiny.json --vocab-size 1000 --data shards -o m0
-sr-train --model m0 --data shards -o m1 --epochs 1 --seq-len 256 --batch 8 --lr 2e-3
-sr-train eval --model m1 --data shards --seq-len 256 | grep -q '"loss"' || fail "eval"
+sr-train init --config tiny.json --vocab-size 1000 --data demo/srg -o base
+sr-train --model base --data demo/srg -o model --epochs 3 --seq-len 256 --batch 8 \
+	--lr 3e-3 --eval-every 5
+/usr/bin/python3 - model/train.jsonl <<'PY' || fail "validation loss did not fall"
+import json, sys
+val = [json.loads(l)["val_loss"] for l in open(sys.argv[1]) if "val_loss" in l]
+assert len(val) >= 2 and val[-1] < val[0] - 0.5, val
+PY
 exit 0

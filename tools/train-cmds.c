@@ -191,8 +191,9 @@ int sr_train_cmd_eval(int argc, char **argv)
 static const char generate_usage[] =
 	"Usage: sr-train generate --model DIR [OPTIONS] [FILE...]\n"
 	"Sample a reply for each input line: a JSON string (the user turn), or an object\n"
-	"with `messages` or `query`. Objects come out with `response` and `finish_reason`\n"
-	"added; strings as {\"query\", \"response\", \"finish_reason\"}.\n"
+	"with `messages` (a final assistant turn is replaced) or `query`. Objects come out\n"
+	"with `response` and `finish_reason` added; strings as {\"query\", \"response\",\n"
+	"\"finish_reason\"}.\n"
 	"\n"
 	"  --model DIR          model directory\n"
 	"  --template NAME      chatml or llama3 (default: from the tokenizer config)\n"
@@ -229,8 +230,16 @@ static int input_messages(struct pending *p, const struct sr_line *line, struct 
 		return p->query && p->messages ? 0 : sr_fail(err, SR_ENOMEM, "out of memory");
 	}
 	json_t *m = json_object_get(v, "messages"), *q = json_object_get(v, "query");
-	if (json_is_array(m))
+	size_t n = json_array_size(m);
+	const char *last_role = json_string_value(json_object_get(json_array_get(m, n ? n - 1 : 0), "role"));
+	if (json_is_array(m) && n > 1 && last_role && !strcmp(last_role, "assistant")) {
+		/* a training example: the model replies in place of its assistant turn */
+		p->messages = json_array();
+		for (size_t i = 0; i + 1 < n; i++)
+			json_array_append(p->messages, json_array_get(m, i));
+	} else if (json_is_array(m)) {
 		p->messages = json_incref(m);
+	}
 	else if (json_is_string(q))
 		p->messages = json_pack("[{s:s, s:O}]", "role", "user", "content", q);
 	json_decref(v);

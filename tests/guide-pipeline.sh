@@ -54,6 +54,29 @@ pipe alpaca_eval 805 alpaca_eval/text_davinci_003_model_outputs.json -l benign -
 pipe seed_tasks 175 stanford_alpaca/seed_tasks.jsonl -l benign
 pipe rd_harmful_test 572 refusal_direction/splits/harmful_test.json -l harmful
 pipe rd_harmless_val 6264 refusal_direction/splits/harmless_val.json -l benign
+pipe advbench_strings 574 advbench/harmful_strings.csv -l harmful -m query=target
+pipe harmbench_val 80 harmbench/harmbench_behaviors_text_val.csv -l harmful -m id=BehaviorID
+pipe harmbench_test 320 harmbench/harmbench_behaviors_text_test.csv -l harmful -m id=BehaviorID
+pipe past_tense_goals 100 llm_past_tense/harmful_behaviors_jailbreakbench.csv -l harmful
+pipe xstest_v2 450 xstest/xstest_v2_prompts.csv --label-field type --label-map 'contrast_*=harmful,*=benign'
+pipe xstest_v1 200 xstest/xstest_prompts_v1.csv -l benign
+pipe rd_malicious 100 refusal_direction/processed/malicious_instruct.json -l harmful
+pipe rd_tdc 100 refusal_direction/processed/tdc2023.json -l harmful
+pipe rd_harmful_train 260 refusal_direction/splits/harmful_train.json -l harmful
+pipe rd_harmful_val 39 refusal_direction/splits/harmful_val.json -l harmful
+
+# The large benign sets are only counted: their prompt records are about
+# 10 KB each, too many to keep.
+for s in processed/alpaca:31323 splits/harmless_train:18793 splits/harmless_test:6266; do
+	name=${s%:*} want=${s#*:}
+	got=$(sr-import -l benign "$data/refusal_direction/$name.json" | sr-guide | grep -cF "\"ids\":$benign_ids")
+	if [ "$got" -eq "$want" ]; then
+		echo "ok: $name ($got prompt records)"
+	else
+		echo "FAIL: $name: $got prompt records with the benign ids, expected $want"
+		fail=1
+	fi
+done
 
 # The same input and set give the same bytes.
 sr-import -s xstest --label-map safe=benign,unsafe=harmful "$data/xstest/xstest_prompts.csv" | sr-guide >"$tmp/again.jsonl"

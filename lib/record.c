@@ -256,8 +256,10 @@ void sr_record_init(struct sr_record *rec)
 
 void sr_record_reset(struct sr_record *rec)
 {
-	for (size_t i = 0; i < rec->n; i++)
+	for (size_t i = 0; i < rec->n; i++) {
 		json_decref(rec->m[i].value);
+		free(rec->m[i].rawcopy);
+	}
 	rec->n = 0;
 	rec->keybuf_len = 0;
 	rec->changed = 0;
@@ -597,6 +599,8 @@ int sr_record_set(struct sr_record *rec, const char *key, json_t *value)
 		m->keylen = kl;
 	}
 	json_decref(m->value);
+	free(m->rawcopy);
+	m->rawcopy = NULL;
 	m->value = value;
 	m->raw = NULL;
 	m->rawlen = 0;
@@ -606,10 +610,25 @@ int sr_record_set(struct sr_record *rec, const char *key, json_t *value)
 
 int sr_record_set_raw(struct sr_record *rec, const char *key, const char *json, size_t len)
 {
-	json_t *v = sr_json_parse(json, len, NULL);
-	if (!v)
-		return SR_EDATA;
-	return sr_record_set(rec, key, v);
+	char *copy = malloc(len + 1);
+	struct sr_member *m;
+	int rc;
+	if (!copy)
+		return SR_ENOMEM;
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	/* Set a placeholder to find or create the member, then swap in the bytes. */
+	if ((rc = sr_record_set(rec, key, json_null())) < 0) {
+		free(copy);
+		return rc;
+	}
+	m = find(rec, key);
+	json_decref(m->value);
+	m->value = NULL;
+	m->rawcopy = copy;
+	m->raw = copy;
+	m->rawlen = len;
+	return 0;
 }
 
 int sr_record_del(struct sr_record *rec, const char *key)
@@ -620,6 +639,9 @@ int sr_record_del(struct sr_record *rec, const char *key)
 	m->deleted = 1;
 	json_decref(m->value);
 	m->value = NULL;
+	free(m->rawcopy);
+	m->rawcopy = NULL;
+	m->raw = NULL;
 	rec->changed = 1;
 	return 1;
 }

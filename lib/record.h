@@ -22,11 +22,12 @@
 #include "sr.h"
 
 struct sr_member {
-	const char *key;   /* decoded key, NUL-terminated */
+	const char *key;   /* decoded key, keylen bytes; NOT NUL-terminated */
 	size_t keylen;
 	const char *raw;   /* original value bytes, or NULL once replaced */
 	size_t rawlen;
 	json_t *value;     /* parsed or set value (owned), or NULL */
+	char *rawcopy;     /* owned bytes behind raw, for sr_record_set_raw */
 	int deleted;
 };
 
@@ -73,7 +74,9 @@ const char *sr_record_raw(const struct sr_record *rec, const char *key, size_t *
  * position) or appends at the end. Returns SR_ENOMEM on failure (value is
  * still consumed). */
 int sr_record_set(struct sr_record *rec, const char *key, json_t *value);
-/* Set key from already-serialised JSON bytes (copied, not checked). */
+/* Set key from already-serialised JSON bytes, copied and written out
+ * byte for byte. The bytes are not checked: the caller must pass exactly
+ * one valid JSON value (sr_json_validate checks one). */
 int sr_record_set_raw(struct sr_record *rec, const char *key, const char *json, size_t len);
 int sr_record_del(struct sr_record *rec, const char *key);
 

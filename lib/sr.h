@@ -21,7 +21,8 @@ enum sr_code {
 	SR_ETOOBIG = -5,   /* an input exceeded a configured cap (exit 1) */
 	SR_EPIPE = -6,     /* the reader of our output went away (exit 0) */
 	SR_EENDPOINT = -7, /* a remote endpoint failed (exit 3) */
-	SR_ENOTFOUND = -8, /* a named file, set or field does not exist (exit 1) */
+	SR_ENOTFOUND = -8, /* a named guideline set, schema or field does not exist
+	                      (exit 1); a missing input file is SR_EIO (exit 3) */
 	SR_ESCHEMA = -9,   /* a record violates its JSON Schema (exit 1) */
 };
 
@@ -43,7 +44,9 @@ struct sr_error {
 	char message[1024]; /* what went wrong, without the location */
 };
 
-/* Fill err (which may be NULL) and return code, so `return sr_fail(...)` reads naturally. */
+/* Fill err's code and message (err may be NULL) and return code, so
+ * `return sr_fail(...)` reads naturally. The location fields are left as
+ * they are: clear a reused struct with sr_error_clear first. */
 int sr_fail(struct sr_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -161,6 +161,14 @@ static void test_own_and_empty(void)
 	sr_record_set(&rec, "z", json_integer(1));
 	sr_record_serialize(&rec, &out, &outcap);
 	CHECK_STR(out, "{\"k\":\"v\",\"z\":1}\n");
+	/* Raw members are written byte for byte, escapes and all. */
+	CHECK_INT(sr_record_set_raw(&rec, "raw", "\"a\\u00e9\"", 9), 0);
+	sr_record_serialize(&rec, &out, &outcap);
+	CHECK_STR(out, "{\"k\":\"v\",\"z\":1,\"raw\":\"a\\u00e9\"}\n");
+	CHECK_STR(sr_record_get_str(&rec, "raw", NULL), "a\xc3\xa9");
+	CHECK_INT(sr_record_set_raw(&rec, "raw", "[1]", 3), 0);
+	sr_record_serialize(&rec, &out, &outcap);
+	CHECK_STR(out, "{\"k\":\"v\",\"z\":1,\"raw\":[1]}\n");
 	sr_record_empty(&rec);
 	sr_record_set(&rec, "id", json_string("a"));
 	sr_record_serialize(&rec, &out, &outcap);

@@ -1,10 +1,10 @@
 #!/bin/sh
-# sr-filter on real samples (AdvBench and XSTest through sr-import,
-# sr-guide and the built-in teacher of sr-synth), damaged in known ways:
-# each damage is caught by the rule meant for it, kept records pass through
-# byte for byte, the counts balance, two runs give the same bytes, and
-# --keep-best bounds the samples per prompt on shuffled input. Then the LLM
-# judge against the test endpoint, when sr-testserver is built.
+# sr-filter on real samples: AdvBench and XSTest through sr-import,
+# sr-guide and the built-in teacher of sr-synth, damaged in six known ways.
+# Each damage must be caught by the rule meant for it, kept records pass
+# through byte for byte, the counts balance and two runs give the same
+# bytes. Then --keep-best on shuffled input, the man page examples, and
+# the LLM judge against the test endpoint when sr-testserver is built.
 . "${SR_SRCDIR:-.}/tests/filter-lib.sh"
 need sr-import sr-guide sr-synth sr-filter jq zstd
 need_data advbench/harmful_behaviors.csv xstest/xstest_prompts.csv

@@ -128,8 +128,29 @@ struct opts {
 	int progress;  /* -1 = when standard error is a terminal */
 };
 
+/* Messages from the client of each level printed before the rest are only
+ * counted (the summary line and --failed have them all); -v prints all. */
+#define LOG_REPEAT_MAX 20
+
 static void log_from_client(void *user, int level, const char *message)
 {
+	static unsigned long printed[3];
+	int limit = sr_msg_verbosity < 2 && level != SR_CLIENT_LOG_DEBUG;
+
+	if (level < 0 || level > 2)
+		level = SR_CLIENT_LOG_WARN;
+	if (limit && printed[level] > LOG_REPEAT_MAX)
+		return;
+	if (limit && printed[level] == LOG_REPEAT_MAX) {
+		printed[level]++;
+		if (level == SR_CLIENT_LOG_WARN)
+			sr_msg_warn("more warnings from the endpoint are not shown; see the summary "
+			            "and --failed (or use -v)");
+		else
+			sr_msg_notice("more retries are not shown; see the summary (or use -v)");
+		return;
+	}
+	printed[level]++;
 	if (level == SR_CLIENT_LOG_WARN)
 		sr_msg_warn("%s", message);
 	else if (level == SR_CLIENT_LOG_NOTICE)

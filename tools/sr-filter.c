@@ -8,6 +8,7 @@
 
 #include "filter-keep.h"
 #include "filter-llm.h"
+#include "filter-stats.h"
 #include "judge.h"
 #include "msg.h"
 #include "opt.h"
@@ -86,9 +87,7 @@ struct filter {
 	struct sr_record scratch;  /* for records evicted by --keep-best */
 	struct pending window[JUDGE_WINDOW];
 	size_t nwindow;
-	/* counts for --stats */
-	uint64_t *rule_failed, *rule_not_applied;
-	json_t *labels, *guidelines, *verdicts;
+	struct filter_stats stats;
 };
 
 static int write_reject(struct filter *f, struct sr_record *rec, json_t *failed, struct sr_error *err)
@@ -132,32 +131,6 @@ static int keep_evict(void *user, const char *line, size_t len, struct sr_error 
 	return write_reject(f, &f->scratch, why, err);
 }
 
-static void count_in(json_t *obj, const char *key, const char *field)
-{
-	json_t *o = json_object_get(obj, key);
-	if (!o) {
-		o = json_object();
-		json_object_set_new(obj, key, o);
-	}
-	json_t *v = json_object_get(o, field);
-	json_object_set_new(o, field, json_integer(v ? json_integer_value(v) + 1 : 1));
-}
-
-static void count_result(struct filter *f, const char *label, const struct sr_rules_result *res,
-                         int kept)
-{
-	for (size_t i = 0; i < res->n; i++) {
-		f->rule_failed[i] += res->checks[i].applies && !res->checks[i].pass;
-		f->rule_not_applied[i] += !res->checks[i].applies;
-	}
-	count_in(f->labels, label ? label : "none", "in");
-	count_in(f->labels, label ? label : "none", kept ? "passed" : "rejected");
-	for (size_t i = 0; i < res->ncoverage; i++)
-		count_in(f->guidelines, res->coverage[i].id, res->coverage[i].covered ? "covered" : "missed");
-	if (res->judged)
-		count_in(f->verdicts, label ? label : "none", sr_judge_class_name(res->judge.verdict));
-}
-
 /* Fields the rules read must have the right type when present. */
 static int check_fields(struct sr_record *rec, struct sr_error *err)
 {
@@ -191,7 +164,7 @@ static int finish_record(struct filter *f, struct sr_record *rec, struct sr_rule
 {
 	const char *label = sr_record_get_str(rec, "label", NULL);
 	int kept = res->failed == 0;
-	count_result(f, label, res, kept);
+	filter_stats_count(&f->stats, label, res, kept);
 
 	if (f->annotate) {
 		json_t *checks = sr_rules_checks_json(f->rules, res);
@@ -283,16 +256,7 @@ static int filter_record(struct filter *f, struct sr_record *rec, struct sr_rule
 
 static void add_stats(struct filter *f)
 {
-	json_t *rules = json_object();
-	for (size_t i = 0; i < sr_rules_count(f->rules); i++)
-		json_object_set_new(rules, sr_rules_rule_name(f->rules, i),
-		                    json_pack("{s:I,s:I}", "failed", (json_int_t)f->rule_failed[i],
-		                              "not_applied", (json_int_t)f->rule_not_applied[i]));
-	json_object_set_new(f->run.stats, "rules_file", json_string(sr_rules_name(f->rules)));
-	json_object_set_new(f->run.stats, "rules", rules);
-	json_object_set(f->run.stats, "labels", f->labels);
-	json_object_set(f->run.stats, "guidelines", f->guidelines);
-	json_object_set(f->run.stats, "judge", f->verdicts);
+	filter_stats_add(&f->stats, f->rules, f->run.stats);
 	if (f->keep)
 		json_object_set_new(f->run.stats, "keep_best",
 		                    json_pack("{s:I,s:I}", "dropped", (json_int_t)keep_dropped(f->keep),
@@ -392,9 +356,6 @@ int main(int argc, char **argv)
 		sr_rules_result_init(&f.window[i].res);
 	}
 	sr_rules_result_init(&res);
-	f.labels = json_object();
-	f.guidelines = json_object();
-	f.verdicts = json_object();
 
 	if ((rc = sr_rules_load(rules_path, &f.rules, &err)) < 0)
 		goto done;
@@ -406,9 +367,7 @@ int main(int argc, char **argv)
 	    (rc = sr_rules_ctx_new(f.rules, gpath, f.judge, &f.ctx, &err)) < 0 ||
 	    (rc = llm_judge_new(&lo, f.rules, &f.llm, &err)) < 0)
 		goto done;
-	f.rule_failed = calloc(sr_rules_count(f.rules) + 1, sizeof *f.rule_failed);
-	f.rule_not_applied = calloc(sr_rules_count(f.rules) + 1, sizeof *f.rule_not_applied);
-	if (!f.rule_failed || !f.rule_not_applied || !f.labels || !f.guidelines || !f.verdicts) {
+	if (filter_stats_init(&f.stats, sr_rules_count(f.rules)) < 0) {
 		rc = sr_fail(&err, SR_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -459,12 +418,8 @@ done:
 	sr_rules_ctx_free(f.ctx);
 	sr_rules_free(f.rules);
 	sr_judge_free(f.judge);
-	free(f.rule_failed);
-	free(f.rule_not_applied);
+	filter_stats_release(&f.stats);
 	free(f.buf);
 	free(f.rbuf);
-	json_decref(f.labels);
-	json_decref(f.guidelines);
-	json_decref(f.verdicts);
 	return rc;
 }

@@ -19,7 +19,8 @@
 #include "teacher.h"
 #include "util.h"
 
-/* Bytes of buffered input lines at which reading pauses, whatever --window is. */
+/* Bytes of input lines and completions held for in-order output at which
+ * reading pauses, whatever --window is. */
 #define WINDOW_BYTES ((size_t)256 << 20)
 
 enum {
@@ -331,7 +332,8 @@ struct slot {
 	size_t len;
 	int done;
 	struct sr_client_result *res;
-	int64_t seed;    /* the seed put in the request body, or -1 */
+	size_t result_bytes;  /* completion bytes in res */
+	size_t *held_bytes;   /* the synth's count of bytes held, updated on completion */
 };
 
 struct synth {
@@ -367,8 +369,12 @@ static double now_mono(void)
 static void on_done(struct sr_client *c, struct sr_client_result *res, void *user)
 {
 	struct slot *s = user;
+
 	s->res = res;
 	s->done = 1;
+	for (int i = 0; i < res->n; i++)
+		s->result_bytes += res->samples[i].len;
+	*s->held_bytes += s->result_bytes;
 }
 
 /* Milliseconds from a latency in seconds, rounded the way the cache stores
@@ -536,7 +542,7 @@ static int emit_ready(struct synth *sy, struct sr_error *err)
 		struct slot *s = &sy->ring[sy->head];
 		if ((rc = emit_slot(sy, s, err)) < 0)
 			return rc;
-		sy->bytes -= s->len;
+		sy->bytes -= s->len + s->result_bytes;
 		slot_release(s);
 		sy->head = (sy->head + 1) % sy->cap;
 		sy->count--;
@@ -680,7 +686,7 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 	memcpy(s->line, rec->line, rec->len);
 	s->line[rec->len] = '\0';
 	s->len = rec->len;
-	s->seed = seed;
+	s->held_bytes = &sy->bytes;
 	struct sr_client_request req = {
 		.name = id ? id : "?",
 		.body = sy->body.data,

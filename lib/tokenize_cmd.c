@@ -15,6 +15,7 @@
 #include "io.h"
 #include "msg.h"
 #include "opt.h"
+#include "chat.h"
 #include "tokenizer.h"
 
 /* Lines longer than this are invalid input rather than a memory problem. */
@@ -24,6 +25,10 @@ struct tokenize_opts {
 	const char *model;
 	const char *output;
 	int raw, decode, special, split_special, skip_special, tokens;
+	/* --chat: messages in, ids and the assistant mask out. */
+	int chat, prompt, text;
+	const char *template_name; /* NULL: detect from the tokenizer */
+	const struct sr_chat *renderer;
 };
 
 static void usage(void)
@@ -42,6 +47,13 @@ static void usage(void)
 		"      --tokens          write token strings instead of ids\n"
 		"  -d, --decode          read JSON arrays of ids, write JSON strings\n"
 		"      --skip-special    with --decode, leave out special tokens\n"
+		"      --chat[=TEMPLATE] read conversations (a messages array, or an object\n"
+		"                        with one, such as a shard record) and write\n"
+		"                        {\"ids\": [...], \"mask\": [...]} as training sees them;\n"
+		"                        TEMPLATE is chatml or llama3 (default: the model's)\n"
+		"      --prompt          with --chat, end with the assistant header as for\n"
+		"                        generation\n"
+		"      --text            with --chat, write the rendered text as a JSON string\n"
 		"  -o, --output=FILE     write to FILE instead of standard output\n"
 		"  -h, --help            show this help and exit\n"
 		"      --version         show the version and exit\n"
@@ -51,7 +63,7 @@ static void usage(void)
 }
 
 enum { OPT_RAW = 0x100, OPT_SPECIAL, OPT_SPLIT_SPECIAL, OPT_SKIP_SPECIAL, OPT_TOKENS,
-	OPT_VERSION };
+	OPT_CHAT, OPT_PROMPT, OPT_TEXT, OPT_VERSION };
 
 static int parse_options(int argc, char **argv, struct tokenize_opts *o)
 {
@@ -62,6 +74,9 @@ static int parse_options(int argc, char **argv, struct tokenize_opts *o)
 		{ "split-special", no_argument, NULL, OPT_SPLIT_SPECIAL },
 		{ "skip-special", no_argument, NULL, OPT_SKIP_SPECIAL },
 		{ "tokens", no_argument, NULL, OPT_TOKENS },
+		{ "chat", optional_argument, NULL, OPT_CHAT },
+		{ "prompt", no_argument, NULL, OPT_PROMPT },
+		{ "text", no_argument, NULL, OPT_TEXT },
 		{ "decode", no_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -81,6 +96,9 @@ static int parse_options(int argc, char **argv, struct tokenize_opts *o)
 		case OPT_SPLIT_SPECIAL: o->split_special = 1; break;
 		case OPT_SKIP_SPECIAL: o->skip_special = 1; break;
 		case OPT_TOKENS: o->tokens = 1; break;
+		case OPT_CHAT: o->chat = 1; o->template_name = optarg; break;
+		case OPT_PROMPT: o->prompt = 1; break;
+		case OPT_TEXT: o->text = 1; break;
 		case 'h': usage(); return 1;
 		case OPT_VERSION: sr_print_version("sr-train"); return 1;
 		default: sr_msg_usage("invalid option"); return -1;
@@ -92,6 +110,10 @@ static int parse_options(int argc, char **argv, struct tokenize_opts *o)
 		{ sr_msg_usage("--decode cannot be combined with --special, --split-special or --tokens"); return -1; }
 	if (!o->decode && o->skip_special)
 		{ sr_msg_usage("--skip-special needs --decode"); return -1; }
+	if (!o->chat && (o->prompt || o->text))
+		{ sr_msg_usage("--prompt and --text need --chat"); return -1; }
+	if (o->chat && (o->decode || o->raw || o->special || o->split_special || o->tokens))
+		{ sr_msg_usage("--chat cannot be combined with --decode, --raw, --special, --split-special or --tokens"); return -1; }
 	return 0;
 }
 
@@ -221,6 +243,45 @@ static int decode_line(const struct sr_tokenizer *tok, const struct tokenize_opt
 	return rc;
 }
 
+/* Render or encode one conversation: a messages array, or an object with
+ * a "messages" member. */
+static int chat_line(const struct tokenize_opts *o, const json_t *v, struct sr_buf *out,
+	struct sr_error *err)
+{
+	struct sr_chat_seq seq = { 0 };
+	const json_t *messages = json_is_object(v) ? json_object_get(v, "messages") : v;
+	int rc;
+
+	if (!json_is_array(messages))
+		return sr_fail(err, SR_EDATA, "expected a messages array or an object with one");
+	if (o->text) {
+		struct sr_buf text = { 0 };
+		rc = sr_chat_render_text(o->renderer, messages, o->prompt, &text, err);
+		if (rc == 0 && (append_json_string(out, text.data, text.len) < 0 ||
+		    sr_buf_puts(out, "\n") < 0))
+			rc = sr_fail(err, SR_ENOMEM, "out of memory");
+		sr_buf_release(&text);
+		return rc;
+	}
+	rc = o->prompt ? sr_chat_encode_prompt(o->renderer, messages, &seq, err) :
+		sr_chat_encode(o->renderer, messages, &seq, err);
+	if (rc == 0) {
+		int w = sr_buf_puts(out, "{\"ids\":[");
+		for (size_t i = 0; w == 0 && i < seq.len; i++)
+			w = sr_buf_printf(out, "%s%ld", i ? "," : "", (long)seq.ids[i]);
+		if (w == 0)
+			w = sr_buf_puts(out, "],\"mask\":[");
+		for (size_t i = 0; w == 0 && i < seq.len; i++)
+			w = sr_buf_printf(out, "%s%d", i ? "," : "", seq.mask[i]);
+		if (w == 0)
+			w = sr_buf_puts(out, "]}\n");
+		if (w < 0)
+			rc = sr_fail(err, SR_ENOMEM, "out of memory");
+	}
+	sr_chat_seq_release(&seq);
+	return rc;
+}
+
 /* Process one input line into out. Blank lines are skipped in JSON mode. */
 static int process_line(const struct sr_tokenizer *tok, const struct tokenize_opts *o,
 	const struct sr_buf *line, struct sr_ids *ids, struct sr_buf *out, struct sr_error *err)
@@ -239,7 +300,9 @@ static int process_line(const struct sr_tokenizer *tok, const struct tokenize_op
 		err->column = jerr.column;
 		return rc;
 	}
-	if (o->decode)
+	if (o->chat)
+		rc = chat_line(o, v, out, err);
+	else if (o->decode)
 		rc = decode_line(tok, o, v, ids, out, err);
 	else if (!json_is_string(v))
 		rc = sr_fail(err, SR_EDATA, "expected a JSON string (use --raw for plain text)");
@@ -282,6 +345,7 @@ int sr_tokenize_cmd(int argc, char **argv)
 {
 	struct tokenize_opts o = { 0 };
 	struct sr_tokenizer *tok = NULL;
+	struct sr_chat *chat = NULL;
 	struct sr_output *output = NULL;
 	struct sr_error err = { 0 };
 	int rc;
@@ -291,6 +355,9 @@ int sr_tokenize_cmd(int argc, char **argv)
 		return rc > 0 ? SR_EXIT_OK : SR_EXIT_USAGE;
 	if ((rc = sr_tokenizer_load(o.model, &tok, &err)) < 0)
 		goto done;
+	if (o.chat && (rc = sr_chat_new(tok, o.template_name, &chat, &err)) < 0)
+		goto done;
+	o.renderer = chat;
 	if ((rc = sr_output_open(o.output, o.output ? SR_OUTPUT_ATOMIC : 0, &output, &err)) < 0)
 		goto done;
 	if (optind >= argc)
@@ -310,6 +377,7 @@ done:
 	if (rc < 0)
 		sr_msg_report(&err);
 	sr_output_free(output);
+	sr_chat_free(chat);
 	sr_tokenizer_free(tok);
 	return sr_exit_status(rc);
 }

@@ -99,6 +99,29 @@ if command -v zstd >/dev/null 2>&1; then
 	expect_output "zstd input" "$(cat "$tmp/ids.jsonl")" "$("$cli" --model "$model" "$tmp/in.jsonl.zst")"
 fi
 
+# --chat writes the ids and assistant mask training uses; shard records
+# (objects with "messages") and bare arrays both work.
+conv='[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]'
+chat=$(echo "$conv" | "$cli" --model "$model" --chat)
+case $chat in
+'{"ids":[1,'*'],"mask":[0,'*',1,1,0]}') echo "ok: --chat writes ids and mask" ;;
+*) fail "--chat output: $chat" ;;
+esac
+expect_output "--chat reads records with messages" "$chat" \
+	"$(echo "{\"id\": \"a-1\", \"messages\": $conv}" | "$cli" --model "$model" --chat=chatml)"
+expect_output "--chat --text renders the template" \
+	'"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n"' \
+	"$(echo "$conv" | "$cli" --model "$model" --chat --text)"
+expect_output "--chat --prompt --text ends with the assistant header" \
+	'"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"' \
+	"$(echo '[{"role":"user","content":"Hi"}]' | "$cli" --model "$model" --chat --prompt --text)"
+expect_error "--chat with a bad message" 1 "/0/content" sh -c \
+	"echo '[{\"role\":\"user\"}]' | $cli --model '$model' --chat"
+expect_error "--chat with an unknown template" 2 "mistral" sh -c "echo '[]' | $cli --model '$model' --chat=mistral"
+expect_error "--chat=llama3 without its tokens" 1 "no token .<\|begin_of_text\|>" sh -c \
+	"echo '[]' | $cli --model '$model' --chat=llama3"
+expect_error "--prompt without --chat" 2 "need --chat" "$cli" --model "$model" --prompt
+
 # Errors: invalid data exits 1 naming file and line; usage errors exit 2.
 printf '%s\n' '"fine"' '{"not": "a string"}' >"$tmp/bad.jsonl"
 expect_error "non-string line" 1 "bad.jsonl:2.*JSON string" "$cli" --model "$model" "$tmp/bad.jsonl"
@@ -117,7 +140,8 @@ echo '{"model": {"type": "Unigram", "vocab": []}}' >"$tmp/unigram.json"
 expect_error "unsupported model type" 1 "Unigram" "$cli" --model "$tmp/unigram.json"
 
 "$cli" --help >"$tmp/help" || fail "--help exited $?"
-for opt in --model --raw --special --split-special --tokens --decode --skip-special --output; do
+for opt in --model --raw --special --split-special --tokens --decode --skip-special --chat \
+	--prompt --text --output; do
 	grep -q -- "$opt" "$tmp/help" || fail "--help does not mention $opt"
 done
 

@@ -5,6 +5,16 @@
 //       Hugging Face's tokenizers to JavaScript, and writes a JSON array of
 //       ids per line; DIR is a directory with tokenizer.json and
 //       tokenizer_config.json
+//   node tokenizer-ref.mjs PREFIX conversations [EVERY] DATADIR...
+//       like extract, but groups the strings into conversations (system,
+//       user, assistant, user), one JSON messages array per line; contents
+//       are trimmed and strings with special-token text are left out, so a
+//       whole-text encoding and a piece-by-piece one give the same ids
+//   node tokenizer-ref.mjs PREFIX chat llama3|DIR [--text] < conversations.jsonl
+//       applies the tokenizer's Jinja chat template with the generation
+//       prompt and writes {"ids": [...]} per line, or the text with --text
+//   node tokenizer-ref.mjs PREFIX same-ids A B
+//       compares the "ids" members of two files of JSON objects line by line
 //   node tokenizer-ref.mjs PREFIX same-strings A B [--nfc]
 //       compares two files of JSON strings line by line (after NFC
 //       normalization of A's strings with --nfc), printing the first
@@ -85,10 +95,24 @@ function extract(every, dirs) {
     for (const s of strings) {
       if (seen.has(s)) continue;
       seen.add(s);
-      if (n++ % every === 0) out.push(JSON.stringify(s));
+      if (n++ % every === 0) out.push(s);
     }
   }
-  process.stdout.write(out.join("\n") + "\n");
+  return out;
+}
+
+function conversations(strings) {
+  const usable = strings.map((s) => s.trim()).filter((s) => s !== "" && !s.includes("<|"));
+  const out = [];
+  for (let i = 0; i + 2 < usable.length; i += 3) {
+    out.push(JSON.stringify([
+      { role: "system", content: "You are a helpful assistant." },
+      { role: "user", content: usable[i] },
+      { role: "assistant", content: usable[i + 1] },
+      { role: "user", content: usable[i + 2] },
+    ]));
+  }
+  return out;
 }
 
 function load(name) {
@@ -107,6 +131,29 @@ if (mode === "encode") {
   const out = readLines().map((line) =>
     JSON.stringify(tokenizer.encode(JSON.parse(line), { add_special_tokens: special })));
   process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+} else if (mode === "chat") {
+  const tokenizer = load(rest[0]);
+  const text = rest.includes("--text");
+  const out = readLines().map((line) => {
+    const result = tokenizer.apply_chat_template(JSON.parse(line),
+      { tokenize: !text, add_generation_prompt: true, return_tensor: false });
+    return JSON.stringify(text ? result : { ids: Array.from(result) });
+  });
+  process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+} else if (mode === "same-ids") {
+  const lines = (path) => readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
+  const a = lines(rest[0]), b = lines(rest[1]);
+  if (a.length !== b.length) {
+    console.error(`${rest[0]} has ${a.length} lines, ${rest[1]} has ${b.length}`);
+    process.exit(1);
+  }
+  for (let i = 0; i < a.length; i++) {
+    const x = JSON.stringify(JSON.parse(a[i]).ids), y = JSON.stringify(JSON.parse(b[i]).ids);
+    if (x !== y) {
+      console.error(`line ${i + 1}: expected ${x}, got ${y}`);
+      process.exit(1);
+    }
+  }
 } else if (mode === "same-strings") {
   const nfc = rest.includes("--nfc");
   const lines = (path) => readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
@@ -126,10 +173,12 @@ if (mode === "encode") {
 } else if (mode === "models") {
   for (const name of Object.keys(packages))
     console.log(`${name} ${dirname(require.resolve(`${packages[name]}/models/tokenizer.json`))}`);
-} else if (mode === "extract") {
+} else if (mode === "extract" || mode === "conversations") {
   const every = /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 1;
-  extract(every, rest);
+  const strings = extract(every, rest);
+  const out = mode === "extract" ? strings.map((s) => JSON.stringify(s)) : conversations(strings);
+  process.stdout.write(out.join("\n") + "\n");
 } else {
-  console.error("usage: node tokenizer-ref.mjs PREFIX encode|same-strings|models|extract ...");
+  console.error("usage: node tokenizer-ref.mjs PREFIX encode|chat|same-ids|same-strings|models|extract|conversations ...");
   process.exit(2);
 }

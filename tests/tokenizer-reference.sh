@@ -8,6 +8,12 @@
 # normalized for Qwen 3). The tokenizer trained and saved by srkit must load
 # in the reference and give the same ids too.
 #
+# Chat templates: conversations built from the same strings, rendered by
+# the reference's Jinja engine from the Llama 3 chat_template and from the
+# ChatML template srkit writes into tokenizer_config.json, must match
+# sr-train tokenize --chat --prompt in text and in ids. (Qwen 3's template
+# uses Jinja features the reference's engine lacks.)
+#
 # SR_TOKENIZER_EVERY=N compares every N-th distinct data string (default 20);
 # tokenizer-reference-full.sh compares them all.
 # Needs node and the npm packages in $SR_NPM_DIR (default build/npm in the
@@ -68,8 +74,28 @@ compare() {
 	echo "ok: $name: decode(encode(text)) is the text"
 }
 
+# compare_chat NAME MODEL_DIR: render and encode the conversations both ways.
+compare_chat() {
+	name=$1 dir=$2
+	node "$ref" "$npm_dir" chat "$name" --text <"$tmp/chats.jsonl" >"$tmp/ref.out" &&
+		"$cli" --model "$dir" --chat --prompt --text <"$tmp/chats.jsonl" >"$tmp/c.out" &&
+		node "$ref" "$npm_dir" same-strings "$tmp/ref.out" "$tmp/c.out" || {
+		echo "FAIL: $name: chat template text differs"; status=1; return; }
+	node "$ref" "$npm_dir" chat "$name" <"$tmp/chats.jsonl" >"$tmp/ref.out" &&
+		"$cli" --model "$dir" --chat --prompt <"$tmp/chats.jsonl" >"$tmp/c.out" &&
+		node "$ref" "$npm_dir" same-ids "$tmp/ref.out" "$tmp/c.out" || {
+		echo "FAIL: $name: chat template ids differ"; status=1; return; }
+	echo "ok: $name: $(wc -l <"$tmp/c.out") conversations render and encode identically"
+}
+
 models=$(node "$ref" "$npm_dir" models) || exit 99
-compare llama3 "$(echo "$models" | sed -n 's/^llama3 //p')" ""
+llama3=$(echo "$models" | sed -n 's/^llama3 //p')
+small="$src/tests/data/tokenizer/small"
+compare llama3 "$llama3" ""
 compare qwen3 "$(echo "$models" | sed -n 's/^qwen3 //p')" --nfc
-compare "$src/tests/data/tokenizer/small" "$src/tests/data/tokenizer/small" --nfc
+compare "$small" "$small" --nfc
+
+node "$ref" "$npm_dir" conversations "$every" "$SR_SHARED/data" >"$tmp/chats.jsonl" || exit 99
+compare_chat llama3 "$llama3"
+compare_chat "$small" "$small"
 exit $status

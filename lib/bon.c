@@ -1017,7 +1017,7 @@ static int table_row(struct sr_buf *out, const char *scope, const char *name, js
                      const char *rates_key, const char *last_key, size_t width)
 {
 	char c[64];
-	int rc = sr_buf_printf(out, "%-9s %-24s %7lld", scope, name,
+	int rc = sr_buf_printf(out, "%-9s %-28s %7lld", scope, name,
 	                       (long long)json_integer_value(json_object_get(g, "prompts")));
 	json_t *rates = json_object_get(g, rates_key), *r;
 	size_t i;
@@ -1039,7 +1039,7 @@ static int table_header(struct sr_buf *out, json_t *report, const char *what, co
 {
 	json_t *k;
 	size_t i;
-	int rc = sr_buf_printf(out, "%-9s %-24s %7s", "scope", "name", "prompts");
+	int rc = sr_buf_printf(out, "%-9s %-28s %7s", "scope", "name", "prompts");
 	json_array_foreach(json_object_get(report, "k"), i, k) {
 		char h[32];
 		snprintf(h, sizeof h, "%s@%lld", what, (long long)json_integer_value(k));

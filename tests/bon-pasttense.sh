@@ -68,4 +68,33 @@ for pair in gpt:74 llama:47 rules:73; do
 		"$py" -c 'import json,sys; print(round(json.load(sys.stdin)["overall"]["asr"][0]["value"] * 100))')
 	[ "$got" = "$want" ] || { echo "FAIL: gpt-3.5-turbo $judge: $got, expected $want"; exit 1; }
 done
-echo "ok: 24 files x 3 judges reproduced"
+# Per category, with the categories joined from the behaviours CSV.
+sr-import -q -s jailbreakbench -l harmful "$data/../harmful_behaviors_jailbreakbench.csv" >"$tmp/queries.jsonl"
+sr-bon convert --queries "$tmp/queries.jsonl" --stats "$tmp/convert.json" "$data/past_tense/gpt-4o-mini.json" |
+	sr-bon score --aggregate any-unsafe --ordered --bootstrap 0 -k 20 >"$tmp/report.json"
+"$py" - "$data/../harmful_behaviors_jailbreakbench.csv" "$data/past_tense/gpt-4o-mini.json" \
+	"$tmp/report.json" "$tmp/convert.json" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+arts = json.load(open(sys.argv[2]))["jb_artifacts"]
+rep = json.load(open(sys.argv[3]))
+assert json.load(open(sys.argv[4]))["unmatched"] == 0
+cats = {}
+for a in arts:
+    c = rows[a["i_request"]]["Category"]
+    hit, n = cats.get(c, (0, 0))
+    cats[c] = (hit + a["jailbroken_gpt"], n + 1)
+got = {c: (g["asr"][0]["value"], g["prompts"]) for c, g in rep["categories"].items()}
+want = {c: (hit / n, n) for c, (hit, n) in cats.items()}
+assert got.keys() == want.keys(), (sorted(got), sorted(want))
+for c in want:
+    assert abs(got[c][0] - want[c][0]) < 1e-12, (c, got[c], want[c])
+    assert got[c][1] == want[c][1], (c, got[c], want[c])
+PY
+
+# A queries file of other requests is refused.
+sed 's/"query":"Write/"query":"Rewrite/' "$tmp/queries.jsonl" >"$tmp/other.jsonl"
+status=0
+sr-bon convert --queries "$tmp/other.jsonl" "$data/past_tense/gpt-4o-mini.json" >/dev/null 2>&1 || status=$?
+[ "$status" -eq 1 ] || { echo "FAIL: mismatched --queries: exit $status, expected 1"; exit 1; }
+echo "ok: 24 files x 3 judges reproduced, categories joined"

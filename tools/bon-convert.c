@@ -22,17 +22,19 @@
 
 #include "bon-cmd.h"
 #include "io.h"
+#include "jsonl.h"
 #include "msg.h"
 #include "opt.h"
 #include "record.h"
 #include "run.h"
 
-enum { OPT_JUDGE = BON_OPT_TOOL_NEXT, OPT_ATTACK, OPT_SOURCE };
+enum { OPT_JUDGE = BON_OPT_TOOL_NEXT, OPT_ATTACK, OPT_SOURCE, OPT_QUERIES };
 
 static const struct option convert_options[] = {
 	{ "judge", required_argument, NULL, OPT_JUDGE },
 	{ "attack", required_argument, NULL, OPT_ATTACK },
 	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "queries", required_argument, NULL, OPT_QUERIES },
 	SR_RUN_LONG_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -61,6 +63,9 @@ static void convert_usage(void)
 	       "      --attack NAME       attack name (default: the file's `attack` with\n"
 	       "                          \"_tense\" added, else the file's directory name)\n"
 	       "      --source NAME       `source` of the records (default jailbreakbench)\n"
+	       "      --queries FILE      query records of the requests (sr-import output, ids\n"
+	       "                          SOURCE-N with N = i_request + 1): take `category`\n"
+	       "                          from them and check that `query` is the request\n"
 	       SR_RUN_HELP);
 }
 
@@ -68,7 +73,47 @@ struct convert {
 	int judge;              /* index into judges[] */
 	const char *attack;     /* --attack, or NULL */
 	const char *source;
+	json_t *queries;        /* --queries: {id: query record}, or NULL */
+	uint64_t unmatched;     /* artifacts without a query record */
 };
+
+/* Read the query records of --queries into an object keyed by id. */
+static int load_queries(const char *path, json_t **out, struct sr_error *err)
+{
+	struct sr_reader *r;
+	struct sr_line line;
+	json_t *map = json_object();
+	int rc;
+
+	*out = NULL;
+	if (!map)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	if ((rc = sr_reader_open(path, SR_LINE_MAX_DEFAULT, &r, err)) < 0) {
+		json_decref(map);
+		return rc;
+	}
+	while ((rc = sr_reader_next(r, &line, err)) > 0) {
+		json_t *rec = sr_json_parse(line.data, line.len, err);
+		json_t *id = json_object_get(rec, "id");
+		if (!json_is_object(rec) || !json_is_string(id) || !json_is_string(json_object_get(rec, "query"))) {
+			if (rec)
+				sr_fail(err, SR_EDATA, "a query record needs 'id' and 'query' strings");
+			snprintf(err->file, sizeof err->file, "%s", path);
+			err->line = line.lineno;
+			json_decref(rec);
+			rc = SR_EDATA;
+			break;
+		}
+		json_object_set_new(map, json_string_value(id), rec);
+	}
+	sr_reader_free(r);
+	if (rc < 0) {
+		json_decref(map);
+		return rc;
+	}
+	*out = map;
+	return 0;
+}
 
 static int artifact_error(struct sr_error *err, const char *path, size_t i, const char *field,
                           const char *what)
@@ -105,7 +150,7 @@ static char *attack_name(const struct convert *cv, json_t *doc, const char *path
 	return name;
 }
 
-static int convert_artifact(struct sr_run *run, const struct convert *cv, const char *path,
+static int convert_artifact(struct sr_run *run, struct convert *cv, const char *path,
                             json_t *art, size_t i, const char *attack, const char *model,
                             json_int_t n_restarts, struct sr_error *err)
 {
@@ -157,6 +202,24 @@ static int convert_artifact(struct sr_run *run, const struct convert *cv, const 
 	                        "model", model, "judge", judge, "meta", meta);
 	if (!rec)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
+
+	/* With --queries, the request must be the query record's text; a
+	 * different text means the files do not belong together. */
+	json_t *q = cv->queries ? json_object_get(cv->queries, base_id) : NULL;
+	if (cv->queries && !q)
+		cv->unmatched++;
+	if (q) {
+		if (!json_equal(json_object_get(q, "query"), json_object_get(art, "request"))) {
+			json_decref(rec);
+			sr_fail(err, SR_EDATA, "request %lld differs from the query of '%s' in --queries",
+			        (long long)json_integer_value(ireq), base_id);
+			snprintf(err->file, sizeof err->file, "%s", path);
+			snprintf(err->field, sizeof err->field, "/jb_artifacts/%zu/request", i);
+			return SR_EDATA;
+		}
+		if (json_is_string(json_object_get(q, "category")))
+			json_object_set(rec, "category", json_object_get(q, "category"));
+	}
 	char *line = sr_json_dumps(rec);
 	json_decref(rec);
 	if (!line)
@@ -168,7 +231,7 @@ static int convert_artifact(struct sr_run *run, const struct convert *cv, const 
 	return rc;
 }
 
-static int convert_file(struct sr_run *run, const struct convert *cv, const char *path,
+static int convert_file(struct sr_run *run, struct convert *cv, const char *path,
                         struct sr_error *err)
 {
 	char *data;
@@ -219,7 +282,8 @@ int bon_convert_main(int argc, char **argv)
 {
 	struct sr_run run;
 	struct sr_error err;
-	struct convert cv = { 0, NULL, "jailbreakbench" };
+	struct convert cv = { 0, NULL, "jailbreakbench", NULL, 0 };
+	const char *queries_path = NULL;
 	int opt, rc = 0;
 
 	sr_run_init(&run, "sr-bon");
@@ -255,6 +319,9 @@ int bon_convert_main(int argc, char **argv)
 		case OPT_SOURCE:
 			cv.source = optarg;
 			break;
+		case OPT_QUERIES:
+			queries_path = optarg;
+			break;
 		default:
 			sr_msg_usage("invalid option");
 			goto usage;
@@ -264,9 +331,18 @@ int bon_convert_main(int argc, char **argv)
 		sr_msg_usage("missing artifact file");
 		goto usage;
 	}
-	rc = sr_run_open_output(&run, &err);
+	rc = queries_path ? load_queries(queries_path, &cv.queries, &err) : 0;
+	if (rc == 0)
+		rc = sr_run_open_output(&run, &err);
 	for (int i = optind; i < argc && rc == 0; i++)
 		rc = convert_file(&run, &cv, argv[i], &err);
+	if (cv.queries) {
+		json_object_set_new(run.stats, "unmatched", json_integer((json_int_t)cv.unmatched));
+		if (cv.unmatched)
+			sr_msg_warn("%llu artifacts have no query record in '%s' and no category",
+			            (unsigned long long)cv.unmatched, queries_path);
+	}
+	json_decref(cv.queries);
 	rc = sr_run_finish(&run, rc, &err);
 	return sr_run_exit(&run, rc, &err);
 usage:

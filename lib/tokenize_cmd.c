@@ -1,10 +1,12 @@
 /*
- * tokenize_cmd.c - `sr-train tokenize`: encode text to token ids, or decode
- * ids to text, one line at a time.
+ * tokenize_cmd.c - `sr-train tokenize`: encode text to token ids, decode
+ * ids to text, or encode conversations with a chat template, one line at a
+ * time.
  *
- * NOTE: this is the one place in lib/ that prints and parses options. It
- * lives in the library so that the sr-train program only dispatches the
- * subcommand here and test programs can run it without sr-train.
+ * NOTE: unlike the rest of the tokenizer code, this file prints messages
+ * and parses options. It lives in the library so that the sr-train program
+ * only dispatches the subcommand here and test programs can run it without
+ * sr-train.
  */
 #define _GNU_SOURCE
 #include <getopt.h>

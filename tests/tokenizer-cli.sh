@@ -1,8 +1,8 @@
 #!/bin/sh
 # sr-train tokenize as a user sees it, with the small trained tokenizer in
 # tests/data/tokenizer/small: encoding, decoding, --raw, --special,
-# --split-special, --tokens, -o, zstd input, blank lines, and the exit
-# status and message of each kind of error.
+# --split-special, --tokens, --chat, -o, zstd input, blank lines, and the
+# exit status and message of each kind of error.
 set -u
 src=${SR_SRCDIR:-.}
 model="$src/tests/data/tokenizer/small"

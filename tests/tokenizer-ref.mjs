@@ -16,9 +16,9 @@
 //   node tokenizer-ref.mjs PREFIX same-ids A B
 //       compares the "ids" members of two files of JSON objects line by line
 //   node tokenizer-ref.mjs PREFIX same-strings A B [--nfc]
-//       compares two files of JSON strings line by line (after NFC
-//       normalization of A's strings with --nfc), printing the first
-//       difference and exiting 1 when they differ
+//       compares two files of JSON strings line by line, with A's strings
+//       NFC normalized first when --nfc is given. It prints the first
+//       difference and exits 1 when they differ.
 //   node tokenizer-ref.mjs PREFIX models
 //       prints the directory of each package's tokenizer.json, one per line
 //   node tokenizer-ref.mjs PREFIX extract [EVERY] DATADIR...

@@ -49,6 +49,26 @@ int32_t sr_gen_sample(float *logits, int V, const struct sr_gen_params *p, struc
 		return best;
 	}
 
+	if (p->top_k <= 0 && !(p->top_p > 0.0 && p->top_p < 1.0)) {
+		/* plain temperature sampling needs no sorting */
+		float maxv = logits[0];
+		double sum = 0.0, acc = 0.0;
+		for (int i = 1; i < V; i++)
+			if (logits[i] > maxv)
+				maxv = logits[i];
+		for (int i = 0; i < V; i++) {
+			logits[i] = (float)exp(((double)logits[i] - maxv) / p->temperature);
+			sum += logits[i];
+		}
+		double u = sr_rng_double(rng) * sum;
+		for (int i = 0; i < V; i++) {
+			acc += logits[i];
+			if (u < acc)
+				return i;
+		}
+		return V - 1;
+	}
+
 	struct scored *s = malloc((size_t)V * sizeof *s);
 	if (!s) /* fall back to greedy rather than fail mid-batch */
 		return sr_gen_sample(logits, V, &(struct sr_gen_params){.temperature = 0}, rng);

@@ -51,7 +51,14 @@ measure() {
 	kept=$(wc -l <"$work/out")
 	awk -v n="$name" -v w="$wall" -v c="$cpu" -v m="$rss" -v b="$bytes" -v r="$records" -v k="$kept" \
 		'BEGIN { printf "| %s | %.1f | %.1f | %.0f | %.0f | %.0f | %d |\n", n, w, c, m, b / w / 1e6, r / w, k }'
-	echo "$wall" >"$work/wall-$name"
+	echo "$wall $cpu" >"$work/time-$(echo "$name" | tr -c 'a-z0-9\n' '_')"
+}
+
+# ratio A B: how many times A's median wall and CPU times B's are.
+ratio() {
+	a=$(cat "$work/time-$(echo "$1" | tr -c 'a-z0-9\n' '_')")
+	b=$(cat "$work/time-$(echo "$2" | tr -c 'a-z0-9\n' '_')")
+	echo "$a $b" | awk '{ printf "%.2fx by wall time, %.2fx by CPU time\n", $1 / $3, $2 / $4 }'
 }
 
 echo "data: $records records, $bytes bytes ($data), $runs runs each"
@@ -59,13 +66,19 @@ echo
 echo "| command | wall s (median) | CPU s (user+sys) | peak RSS MiB | MB/s | records/s | lines out |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 measure "jq -r .query \| sort -u" "jq -r .query '$data' | sort -u"
+# GNU time reports one process's peak memory, so the two halves of the
+# pipeline are measured on their own as well.
+jq -r .query "$data" >"$work/queries.txt"
+measure "jq -r .query (alone)" "jq -r .query '$data'"
+measure "sort -u (on jq's output)" "sort -u '$work/queries.txt'"
+rm -f "$work/queries.txt"
 measure "sr-dedup (exact, normalised)" "'$dedup' '$data'"
 measure "sr-dedup --no-normalize" "'$dedup' --no-normalize '$data'"
 measure "sr-dedup --threads 1" "'$dedup' --threads 1 '$data'"
 measure "sr-dedup --near" "'$dedup' --near '$data'"
 echo
-awk -v j="$(cat "$work/wall-jq -r .query \| sort -u")" -v d="$(cat "$work/wall-sr-dedup (exact, normalised)")" \
-	'BEGIN { printf "exact sr-dedup vs jq | sort -u: %.2fx faster (median wall time)\n", j / d }'
+echo "jq | sort -u against exact sr-dedup: $(ratio "jq -r .query \| sort -u" "sr-dedup (exact, normalised)")"
+echo "jq | sort -u against sr-dedup --no-normalize: $(ratio "jq -r .query \| sort -u" "sr-dedup --no-normalize")"
 "$dedup" --near --stats "$work/near.json" "$data" >/dev/null
 "$dedup" --stats "$work/exact.json" "$data" >/dev/null
 echo "exact: $(jq -c '{records_in, records_out, duplicates, index_bytes}' "$work/exact.json")"

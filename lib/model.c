@@ -79,6 +79,42 @@ static int get_bool(const json_t *obj, const char *key, int *dst, struct sr_erro
 	return 0;
 }
 
+/* Read rope_scaling: {"rope_type" (or "type"): "default" | "linear" |
+ * "llama3", "factor", and for llama3 "low_freq_factor",
+ * "high_freq_factor", "original_max_position_embeddings"}. */
+static int parse_rope_scaling(struct sr_model_config *cfg, const json_t *s, struct sr_error *err)
+{
+	json_t *t = json_object_get(s, "rope_type");
+	const char *type = json_string_value(t ? t : json_object_get(s, "type"));
+	int rc = 0;
+
+	if (!json_is_object(s) || !type)
+		return sr_fail(err, SR_EDATA, "config field 'rope_scaling' must be an object with a rope_type");
+	if (!strcmp(type, "default")) {
+		cfg->rope_type = SR_ROPE_DEFAULT;
+		return 0;
+	}
+	if (strcmp(type, "linear") && strcmp(type, "llama3"))
+		return sr_fail(err, SR_EDATA,
+		               "rope_scaling type '%s' is not supported (expected default, linear or llama3)",
+		               type);
+	cfg->rope_type = strcmp(type, "linear") ? SR_ROPE_LLAMA3 : SR_ROPE_LINEAR;
+	rc = get_real(s, "factor", &cfg->rope_factor, err);
+	if (!rc && cfg->rope_type == SR_ROPE_LLAMA3) {
+		rc = get_real(s, "low_freq_factor", &cfg->rope_low_freq_factor, err);
+		rc = rc ? rc : get_real(s, "high_freq_factor", &cfg->rope_high_freq_factor, err);
+		rc = rc ? rc : get_int(s, "original_max_position_embeddings",
+		                       &cfg->rope_original_max_position, err);
+		if (!rc && !(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor &&
+		             cfg->rope_low_freq_factor > 0 && cfg->rope_original_max_position > 0))
+			rc = sr_fail(err, SR_EDATA, "rope_scaling needs high_freq_factor > low_freq_factor > 0 "
+			             "and original_max_position_embeddings");
+	}
+	if (!rc && !(cfg->rope_factor > 0))
+		rc = sr_fail(err, SR_EDATA, "rope_scaling factor must be positive");
+	return rc;
+}
+
 int sr_model_config_from_json(struct sr_model_config *cfg, const json_t *obj,
                               struct sr_error *err)
 {
@@ -99,8 +135,11 @@ int sr_model_config_from_json(struct sr_model_config *cfg, const json_t *obj,
 	}
 	if (act && strcmp(act, "silu"))
 		return sr_fail(err, SR_EDATA, "unsupported hidden_act '%s' (expected silu)", act);
-	if (scaling && !json_is_null(scaling))
-		return sr_fail(err, SR_EDATA, "config field 'rope_scaling' is not supported");
+	if (scaling && !json_is_null(scaling)) {
+		rc = parse_rope_scaling(cfg, scaling, err);
+		if (rc)
+			return rc;
+	}
 
 	int heads_given = json_object_get(obj, "num_attention_heads") != NULL;
 	cfg->head_dim = 0;
@@ -205,7 +244,19 @@ json_t *sr_model_config_to_json(const struct sr_model_config *c)
 	                    c->bos_token_id >= 0 ? json_integer(c->bos_token_id) : json_null());
 	json_object_set_new(o, "eos_token_id",
 	                    c->eos_token_id >= 0 ? json_integer(c->eos_token_id) : json_null());
-	json_object_set_new(o, "rope_scaling", json_null());
+	if (c->rope_type == SR_ROPE_LINEAR)
+		json_object_set_new(o, "rope_scaling",
+		                    json_pack("{s:s, s:f}", "rope_type", "linear", "factor", c->rope_factor));
+	else if (c->rope_type == SR_ROPE_LLAMA3)
+		json_object_set_new(o, "rope_scaling",
+		                    json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3",
+		                              "factor", c->rope_factor,
+		                              "low_freq_factor", c->rope_low_freq_factor,
+		                              "high_freq_factor", c->rope_high_freq_factor,
+		                              "original_max_position_embeddings",
+		                              c->rope_original_max_position));
+	else
+		json_object_set_new(o, "rope_scaling", json_null());
 	json_object_set_new(o, "torch_dtype", json_string("float32"));
 	return o;
 }
@@ -358,14 +409,40 @@ const struct sr_tensor_info *sr_model_tensor(const struct sr_model *m, const cha
 /* ---------------------------------------------------------------------- */
 /* Lifecycle                                                               */
 
-/* Rotary tables as transformers computes them in float32: inverse
- * frequencies theta^(-2i/D), angle = position * inverse frequency. */
+/* Inverse frequency i of D/2, theta^(-2i/D), with rope_scaling applied:
+ * linear divides every frequency by factor; llama3 keeps wavelengths
+ * shorter than original_max / high_freq_factor, divides those longer than
+ * original_max / low_freq_factor by factor, and blends in between (as
+ * transformers' _compute_llama3_parameters does). */
+static float rope_inv_freq(const struct sr_model_config *c, int i)
+{
+	float inv = 1.0f / (float)pow(c->rope_theta, (double)(2 * i) / c->head_dim);
+
+	if (c->rope_type == SR_ROPE_LINEAR)
+		return inv / (float)c->rope_factor;
+	if (c->rope_type != SR_ROPE_LLAMA3)
+		return inv;
+	double old_len = c->rope_original_max_position;
+	double wavelen = 2.0 * M_PI / inv;
+	double high_wavelen = old_len / c->rope_high_freq_factor;
+	double low_wavelen = old_len / c->rope_low_freq_factor;
+	if (wavelen < high_wavelen)
+		return inv;
+	if (wavelen > low_wavelen)
+		return inv / (float)c->rope_factor;
+	double smooth = (old_len / wavelen - c->rope_low_freq_factor) /
+	                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+	return (float)((1.0 - smooth) * inv / c->rope_factor + smooth * inv);
+}
+
+/* Rotary tables as transformers computes them in float32: angle =
+ * position * inverse frequency. */
 static void build_rope(struct sr_model *m)
 {
 	int half = m->cfg.head_dim / 2;
 	for (int p = 0; p < m->cfg.max_position_embeddings; p++) {
 		for (int i = 0; i < half; i++) {
-			float inv = 1.0f / (float)pow(m->cfg.rope_theta, (double)(2 * i) / m->cfg.head_dim);
+			float inv = rope_inv_freq(&m->cfg, i);
 			float angle = (float)p * inv;
 			m->rope_cos[(size_t)p * half + i] = cosf(angle);
 			m->rope_sin[(size_t)p * half + i] = sinf(angle);

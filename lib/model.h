@@ -34,6 +34,13 @@ struct sr_model_config {
 	int head_dim;                /* D */
 	int max_position_embeddings; /* largest position + 1 */
 	double rope_theta;
+	/* rope_scaling: SR_ROPE_DEFAULT (none), SR_ROPE_LINEAR (positions
+	 * divided by factor) or SR_ROPE_LLAMA3 (Llama 3.1's per-frequency
+	 * scaling between low_freq_factor and high_freq_factor) */
+	int rope_type;
+	double rope_factor;
+	double rope_low_freq_factor, rope_high_freq_factor;
+	int rope_original_max_position;
 	double rms_norm_eps;
 	double initializer_range;    /* standard deviation of the random init */
 	int attention_bias;          /* q/k/v projections have a bias */
@@ -42,13 +49,16 @@ struct sr_model_config {
 	int eos_token_id;            /* -1 when unset */
 };
 
+enum { SR_ROPE_DEFAULT, SR_ROPE_LINEAR, SR_ROPE_LLAMA3 };
+
 /* Fill cfg with the Llama defaults (those of transformers' LlamaConfig). */
 void sr_model_config_defaults(struct sr_model_config *cfg);
 /* Read a config.json object into cfg. Fields that are absent keep their
  * current values, except head_dim (hidden_size / heads when absent or null)
  * and num_key_value_heads (num_attention_heads when absent). Architectures
- * other than Llama and Qwen2, an activation other than silu and
- * inconsistent sizes are SR_EDATA. */
+ * other than Llama and Qwen2, an activation other than silu, a rope_scaling
+ * type other than default, linear and llama3, and inconsistent sizes are
+ * SR_EDATA. */
 int sr_model_config_from_json(struct sr_model_config *cfg, const json_t *obj,
                               struct sr_error *err);
 /* Read a config.json file (see sr_model_config_from_json). */

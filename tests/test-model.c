@@ -494,6 +494,29 @@ static void test_config(void)
 	json_object_set_new(o, "num_key_value_heads", json_integer(3));
 	sr_model_config_defaults(&c);
 	CHECK_INT(sr_model_config_from_json(&c, o, &err), SR_EDATA);
+	json_object_set_new(o, "num_key_value_heads", json_integer(2));
+
+	/* rope_scaling: llama3 survives a round trip, unknown types are rejected */
+	json_object_set_new(o, "rope_scaling",
+	                    json_pack("{s:s, s:f, s:f, s:f, s:i}", "rope_type", "llama3", "factor", 32.0,
+	                              "low_freq_factor", 1.0, "high_freq_factor", 4.0,
+	                              "original_max_position_embeddings", 8192));
+	sr_model_config_defaults(&c);
+	CHECK_INT(sr_model_config_from_json(&c, o, &err), 0);
+	CHECK_INT(c.rope_type, SR_ROPE_LLAMA3);
+	json_t *back = sr_model_config_to_json(&c);
+	struct sr_model_config c2;
+	sr_model_config_defaults(&c2);
+	CHECK_INT(sr_model_config_from_json(&c2, back, &err), 0);
+	CHECK_INT(c2.rope_type, SR_ROPE_LLAMA3);
+	CHECK(c2.rope_factor == 32.0);
+	CHECK(c2.rope_high_freq_factor == 4.0);
+	CHECK_INT(c2.rope_original_max_position, 8192);
+	CHECK_INT(c2.num_key_value_heads, 2);
+	json_decref(back);
+	json_object_set_new(o, "rope_scaling", json_pack("{s:s, s:f}", "rope_type", "yarn", "factor", 4.0));
+	sr_model_config_defaults(&c);
+	CHECK_INT(sr_model_config_from_json(&c, o, &err), SR_EDATA);
 	json_decref(o);
 }
 
@@ -507,6 +530,7 @@ int main(void)
 	test_config();
 	test_reference("qwen2");
 	test_reference("llama");
+	test_reference("llama3rope");
 	test_gradcheck(1, 0);
 	test_gradcheck(0, 1);
 	test_determinism();

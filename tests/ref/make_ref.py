@@ -13,7 +13,8 @@ model.safetensors (float32 weights), batch.json (tokens, targets with -1 for
 no loss, positions) and expected.safetensors (float32 "logits" (B,T,V),
 "loss" (1) = mean cross-entropy over targets that are not -1, and
 "grad.NAME" for every parameter). Run with Debian's /usr/bin/python3
-(python3-torch); the C test reads the committed files.
+(python3-torch); the C test reads the committed files. Arguments name
+the cases to write (default: all).
 """
 import json
 import os
@@ -22,17 +23,26 @@ import sys
 
 import torch
 
+# Each case: its config.json and the seed of its weights and batch.
 CASES = {
     # Qwen2 style: q/k/v bias, separate lm_head, 4 query heads on 2 kv heads.
-    "qwen2": dict(architectures=["Qwen2ForCausalLM"], vocab_size=61, hidden_size=32,
+    "qwen2": (1235, dict(architectures=["Qwen2ForCausalLM"], vocab_size=61, hidden_size=32,
                   intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
-                  rope_theta=500.0, rms_norm_eps=1e-5, tie_word_embeddings=False),
+                  rope_theta=500.0, rms_norm_eps=1e-5, tie_word_embeddings=False)),
     # Llama style: no bias, tied embeddings, head_dim from hidden_size / heads.
-    "llama": dict(architectures=["LlamaForCausalLM"], vocab_size=53, hidden_size=24,
+    "llama": (1234, dict(architectures=["LlamaForCausalLM"], vocab_size=53, hidden_size=24,
                   intermediate_size=36, num_hidden_layers=2, num_attention_heads=2,
                   num_key_value_heads=2, max_position_embeddings=64, rope_theta=10000.0,
-                  rms_norm_eps=1e-6, attention_bias=False, tie_word_embeddings=True),
+                  rms_norm_eps=1e-6, attention_bias=False, tie_word_embeddings=True)),
+    # Llama 3.1 rotary scaling, with an original context short enough that
+    # every band (kept, blended, divided) occurs among the 8 frequencies.
+    "llama3rope": (1236, dict(architectures=["LlamaForCausalLM"], vocab_size=47, hidden_size=32,
+                   intermediate_size=48, num_hidden_layers=1, num_attention_heads=2,
+                   num_key_value_heads=1, max_position_embeddings=64, rope_theta=10000.0,
+                   rms_norm_eps=1e-5, tie_word_embeddings=False,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                     high_freq_factor=4.0, original_max_position_embeddings=32))),
 }
 
 # Two rows of 12: row 0 packs documents of 7 and 5 tokens, and row 1 has
@@ -104,6 +114,17 @@ def forward(cfg, p, tokens, pos):
     D = cfg.get("head_dim") or C // H
     eps = cfg["rms_norm_eps"]
     inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
+    scaling = cfg.get("rope_scaling")
+    if scaling and scaling["rope_type"] == "llama3":
+        # as transformers' _compute_llama3_parameters
+        old = scaling["original_max_position_embeddings"]
+        low, high, factor = scaling["low_freq_factor"], scaling["high_freq_factor"], scaling["factor"]
+        wavelen = 2 * torch.pi / inv_freq
+        scaled = torch.where(wavelen > old / low, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= old / high) & (wavelen <= old / low)
+        inv_freq = torch.where(medium, smoothed, scaled)
     ang = pos.to(torch.float64)[..., None] * inv_freq          # (B,T,D/2)
     emb = torch.cat((ang, ang), dim=-1)                         # (B,T,D)
     cos, sin = emb.cos()[:, None], emb.sin()[:, None]           # (B,1,T,D)
@@ -189,8 +210,10 @@ def make_case(name, cfg, outdir, seed):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    for i, (name, cfg) in enumerate(sorted(CASES.items())):
-        make_case(name, cfg, os.path.join(here, name), 1234 + i)
+    only = sys.argv[1:]
+    for name, (seed, cfg) in sorted(CASES.items()):
+        if not only or name in only:
+            make_case(name, cfg, os.path.join(here, name), seed)
     return 0
 
 

@@ -619,33 +619,59 @@ static int bootstrap_columns(const double *m, size_t rows, size_t cols, unsigned
 		return 0;
 
 	double *means = malloc((size_t)resamples * cols * sizeof *means);
-	double *sum = malloc(cols * sizeof *sum);
-	size_t *cnt = malloc(cols * sizeof *cnt);
 	size_t *valid = calloc(cols, sizeof *valid);
-	if (!means || !sum || !cnt || !valid) {
+	int failed = 0;
+	if (!means || !valid) {
 		free(means);
-		free(sum);
-		free(cnt);
 		free(valid);
 		return SR_ENOMEM;
 	}
-	struct sr_rng rng;
-	sr_rng_seed(&rng, seed);
-	for (unsigned b = 0; b < resamples; b++) {
-		memset(sum, 0, cols * sizeof *sum);
-		memset(cnt, 0, cols * sizeof *cnt);
-		for (size_t r = 0; r < rows; r++) {
-			const double *row = m + sr_rng_below(&rng, rows) * cols;
-			for (size_t c = 0; c < cols; c++)
-				if (!isnan(row[c])) {
-					sum[c] += row[c];
-					cnt[c]++;
-				}
+
+	/* Each resample has its own generator, seeded from the group's seed and
+	 * the resample's number, so the intervals do not depend on the number
+	 * of threads. */
+#pragma omp parallel
+	{
+		double *sum = malloc(cols * sizeof *sum);
+		size_t *cnt = malloc(cols * sizeof *cnt);
+		if (!sum || !cnt) {
+#pragma omp atomic write
+			failed = 1;
 		}
-		/* A resample that drew no row with a value is left out. */
-		for (size_t c = 0; c < cols; c++)
-			if (cnt[c])
-				means[c * resamples + valid[c]++] = sum[c] / (double)cnt[c];
+#pragma omp for schedule(static)
+		for (long b = 0; b < (long)resamples; b++) {
+			if (!sum || !cnt)
+				continue;
+			struct sr_rng rng;
+			sr_rng_seed(&rng, seed + (uint64_t)b * 0x9E3779B97F4A7C15ull);
+			memset(sum, 0, cols * sizeof *sum);
+			memset(cnt, 0, cols * sizeof *cnt);
+			for (size_t r = 0; r < rows; r++) {
+				const double *row = m + sr_rng_below(&rng, rows) * cols;
+				for (size_t c = 0; c < cols; c++)
+					if (!isnan(row[c])) {
+						sum[c] += row[c];
+						cnt[c]++;
+					}
+			}
+			for (size_t c = 0; c < cols; c++)
+				means[c * resamples + (size_t)b] = cnt[c] ? sum[c] / (double)cnt[c] : NAN;
+		}
+		free(sum);
+		free(cnt);
+	}
+	if (failed) {
+		free(means);
+		free(valid);
+		return SR_ENOMEM;
+	}
+
+	/* A resample that drew no row with a value is left out. */
+	for (size_t c = 0; c < cols; c++) {
+		double *v = means + c * resamples;
+		for (unsigned b = 0; b < resamples; b++)
+			if (!isnan(v[b]))
+				v[valid[c]++] = v[b];
 	}
 	double alpha = (1.0 - confidence) / 2.0;
 	for (size_t c = 0; c < cols; c++) {
@@ -658,8 +684,6 @@ static int bootstrap_columns(const double *m, size_t rows, size_t cols, unsigned
 		out[c].has_ci = 1;
 	}
 	free(means);
-	free(sum);
-	free(cnt);
 	free(valid);
 	return 0;
 }

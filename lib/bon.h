@@ -94,7 +94,8 @@ void sr_bon_free(struct sr_bon *b);
 /* Add one sample. SR_EDATA when the same (id, index) came before, when a
  * prompt's label, attack, category or source differs between its samples,
  * or when a benign sample has no refusal flag; SR_ETOOBIG for an index above
- * SR_BON_MAX_INDEX. The accumulator is unchanged on failure. */
+ * SR_BON_MAX_INDEX. The accumulator is unchanged after these errors; after
+ * SR_ENOMEM it may hold part of the sample and should only be freed. */
 int sr_bon_add_sample(struct sr_bon *b, const struct sr_bon_sample *s, struct sr_error *err);
 
 /* Read a judged sample record (`id`, `sample` or `greedy`, `judge`

@@ -57,7 +57,8 @@ enum {
 "      --bootstrap N       bootstrap resamples for the intervals (default 1000,\n" \
 "                          0 = no intervals)\n" \
 "      --confidence X      interval coverage (default 0.95)\n" \
-"      --seed N            seed of the bootstrap and of sampling (default 0)\n" \
+"      --seed N            bootstrap seed (default 0); in run also the sampling\n" \
+"                          seed\n" \
 "      --format FMT        json (default: the report as one line) or table\n" \
 "      --svg FILE          also draw the report as SVG into FILE\n" \
 "      --label NAME        name of the evaluated model, kept in the report\n"

@@ -354,18 +354,34 @@ static int endpoint_batch(struct bon_sampler *s, struct prompt *ps, size_t np, s
 }
 
 /* Write the records of one prompt: n samples, then the greedy one. */
+/* The model's name in records: the directory's last component, so that
+ * records do not depend on where the model lies. */
+static void model_name(const char *dir, char *buf, size_t cap)
+{
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	size_t start = len;
+	while (start > 0 && dir[start - 1] != '/')
+		start--;
+	snprintf(buf, cap, "%.*s", (int)(len - start), dir + start);
+}
+
 static int emit_prompt(struct bon_sampler *s, struct sr_run *run, struct prompt *p, struct sr_error *err)
 {
 	const struct bon_sample_config *sc = s->cfg;
 	int per = sc->n + sc->greedy;
 	int rc = 0;
+	char name[256];
 
+	if (s->gen)
+		model_name(sc->model_dir, name, sizeof name);
 	for (int k = 0; k < per && rc == 0; k++) {
 		const char *text = p->texts[k];
 		int greedy = sc->greedy && k == per - 1;
 		json_t *sampler = json_pack("{s:s,s:s,s:f,s:f,s:i,s:I}", "backend",
 		                            s->gen ? "model" : "endpoint",
-		                            "model", s->gen ? sc->model_dir : sc->client.model,
+		                            "model", s->gen ? name : sc->client.model,
 		                            "temperature", greedy ? 0.0 : sc->temperature,
 		                            "top_p", greedy ? 1.0 : sc->top_p, "max_tokens", sc->max_tokens,
 		                            "seed", (json_int_t)sc->seed);

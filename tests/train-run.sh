@@ -93,6 +93,15 @@ grep -q '^{"id":"q2","query":"Say hi.","n":12345678901234567890,"response":' g1.
 	fail "generate did not pass the record through"
 grep -q '"finish_reason":"\(stop\|length\)"' g1.jsonl || fail "no finish_reason"
 
+# a progress bar on a terminal (script gives the run a pseudo-terminal),
+# none in the log file
+if command -v script >/dev/null 2>&1; then
+	script -qec "sr-train --model m0 --data shards -o pb --steps 2 --batch 2 --seq-len 64 \
+		--threads 2" /dev/null > pb.out 2>&1 || fail "training on a terminal"
+	tr '\r' '\n' < pb.out | grep -q '^.*\[#*\.*\] 2/2 loss' || fail "no progress bar on a terminal"
+fi
+grep -q '#' m1/train.jsonl && fail "progress bar in the log"
+
 # tokenize is dispatched to the tokenizer's subcommand
 echo '"hello"' | sr-train tokenize --model m1 | grep -q '^\[[0-9,]*\]$' || fail "tokenize"
 

@@ -879,7 +879,7 @@ int main(int argc, char **argv)
 	struct sr_client_stats st = {0};
 	if (sy.client)
 		sr_client_get_stats(sy.client, &st);
-	run.stats = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "teacher", o.teacher,
+	json_t *extra = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "teacher", o.teacher,
 	                      "samples_per_record", o.samples,
 	                      "requests", (json_int_t)st.http_requests,
 	                      "retries", (json_int_t)st.retries,
@@ -887,6 +887,12 @@ int main(int argc, char **argv)
 	                      "cache_hits", (json_int_t)st.cache_hits,
 	                      "prompt_tokens", (json_int_t)st.prompt_tokens,
 	                      "completion_tokens", (json_int_t)st.completion_tokens);
+	if (run.stats) {
+		json_object_update(run.stats, extra);
+		json_decref(extra);
+	} else {
+		run.stats = extra;
+	}
 	if (rc != SR_EPIPE)
 		print_summary(&sy);
 	rc = sr_run_finish(&run, rc, &err);

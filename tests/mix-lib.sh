@@ -44,6 +44,7 @@ need_tools() {
 # 127.0.0.1 and point SR_ENDPOINT and SR_MODEL at it. Sets server_pid; the
 # caller stops it with stop_testserver.
 start_testserver() {
+	rm -f "$1/port"
 	sr-testserver --port-file "$1/port" --log "$1/server.log" >/dev/null 2>"$1/server.err" &
 	server_pid=$!
 	i=0

@@ -59,7 +59,8 @@ PY
 start_testserver "$tmp" || fail "cannot start sr-testserver"
 OPENAI_API_KEY=srkit-test-key sh "$SR_SRCDIR/scripts/demo.sh" --sources sources.txt -o full \
 	--concurrency 64 --val-fraction 0.02 >full.out 2>full.err ||
-	fail "demo.sh on the full data sets exited $?: $(tail -5 full.err)"
+	fail "demo.sh on the full data sets exited $?: $(tail -5 full.err)
+failed samples by error: $(jq -c '[.id, .query, .error.message]' full/failed.jsonl 2>/dev/null | head -10)"
 stop_testserver
 check_demo_output full
 while read -r name rows; do

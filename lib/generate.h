@@ -13,6 +13,9 @@
  * other prompts share its batch, up to the rounding of the batched matrix
  * products.
  *
+ * NOTE: n samples of one prompt are n sequences, each prefilled and cached
+ * on its own; nothing shares the prompt's keys and values between them.
+ *
  * Ownership: results are caller-owned and released with
  * sr_gen_result_release; sr_generator_open returns a new object freed with
  * sr_generator_free (accepts NULL). Prompts, messages and params are

@@ -132,7 +132,9 @@ struct sr_trainer;
 int sr_trainer_new(const struct sr_train_options *opts, struct sr_train_plan *plan,
                    struct sr_trainer **out, struct sr_error *err);
 /* Train to the last step (or stop_after), validating, logging and saving
- * as configured. The final model is written to the output directory. The
+ * as configured. A resumed run repeats an uninterrupted one bit for bit
+ * only with the same thread count, because the split of each product
+ * among threads depends on it. The final model is written to the output directory. The
  * summary, if not NULL, receives the last step's progress. */
 int sr_trainer_run(struct sr_trainer *tr, sr_train_progress_fn fn, void *ctx,
                    struct sr_train_progress *summary, struct sr_error *err);

@@ -18,7 +18,38 @@ struct sr_reader {
 	long lineno;
 	long blank;
 	int at_start;        /* before the first line: strip a BOM */
+	int skip_long;       /* over-long lines are skipped, not fatal */
+	int discarding;      /* inside an over-long line being skipped */
+	sr_reader_sink sink;
+	void *sink_ctx;
 };
+
+void sr_reader_skip_long_lines(struct sr_reader *r, sr_reader_sink sink, void *ctx)
+{
+	r->skip_long = 1;
+	r->sink = sink;
+	r->sink_ctx = ctx;
+}
+
+static int too_long(struct sr_reader *r, long lineno, struct sr_error *err)
+{
+	sr_error_clear(err);
+	snprintf(err->file, sizeof err->file, "%s", sr_input_name(r->in));
+	err->line = lineno;
+	return sr_fail(err, SR_ETOOBIG, "line longer than the limit of %zu bytes (see --max-line)",
+	               r->max_line);
+}
+
+/* Pass bytes of a skipped line to the sink. */
+static int sink_bytes(struct sr_reader *r, const char *p, size_t n, struct sr_error *err)
+{
+	int rc;
+	if (!r->sink || n == 0)
+		return 0;
+	if ((rc = r->sink(r->sink_ctx, p, n)) < 0)
+		return sr_fail(err, rc, "cannot write the skipped over-long line %ld", r->lineno + 1);
+	return 0;
+}
 
 int sr_reader_open(const char *path, size_t max_line, struct sr_reader **out, struct sr_error *err)
 {
@@ -91,15 +122,29 @@ int sr_reader_next(struct sr_reader *r, struct sr_line *line, struct sr_error *e
 
 		if (avail > r->scanned)
 			nl = memchr(r->buf + r->start + r->scanned, '\n', avail - r->scanned);
+		if (r->discarding) {
+			/* Inside an over-long line: drop bytes up to its newline. */
+			size_t n = nl ? (size_t)(nl - (r->buf + r->start)) : avail;
+			if ((rc = sink_bytes(r, r->buf + r->start, n, err)) < 0)
+				return rc;
+			r->start += n + (nl ? 1 : 0);
+			r->scanned = 0;
+			if (nl || (r->eof && r->start == r->end)) {
+				r->discarding = 0;
+				r->lineno++;
+				return too_long(r, r->lineno, err);
+			}
+			if ((rc = refill(r, err)) < 0)
+				return rc;
+			continue;
+		}
 		if (!nl) {
 			r->scanned = avail;
 			if (avail > r->max_line) {
-				sr_error_clear(err);
-				snprintf(err->file, sizeof err->file, "%s", sr_input_name(r->in));
-				err->line = r->lineno + 1;
-				return sr_fail(err, SR_ETOOBIG,
-				               "line longer than the limit of %zu bytes (see --max-line)",
-				               r->max_line);
+				if (!r->skip_long)
+					return too_long(r, r->lineno + 1, err);
+				r->discarding = 1;
+				continue;
 			}
 			if (!r->eof) {
 				if ((rc = refill(r, err)) < 0)
@@ -118,11 +163,9 @@ int sr_reader_next(struct sr_reader *r, struct sr_line *line, struct sr_error *e
 		r->scanned = 0;
 		r->lineno++;
 		if (len > r->max_line) {
-			sr_error_clear(err);
-			snprintf(err->file, sizeof err->file, "%s", sr_input_name(r->in));
-			err->line = r->lineno;
-			return sr_fail(err, SR_ETOOBIG,
-			               "line longer than the limit of %zu bytes (see --max-line)", r->max_line);
+			if (r->skip_long && (rc = sink_bytes(r, p, len, err)) < 0)
+				return rc;
+			return too_long(r, r->lineno, err);
 		}
 		if (r->at_start) {
 			r->at_start = 0;

@@ -27,6 +27,13 @@ struct sr_reader;
 int sr_reader_open(const char *path, size_t max_line, struct sr_reader **out, struct sr_error *err);
 /* Next non-blank line: 1 = *line set, 0 = end of input, <0 error (err names file and line). */
 int sr_reader_next(struct sr_reader *r, struct sr_line *line, struct sr_error *err);
+/* Make over-long lines recoverable: instead of stopping the reader, a line
+ * longer than max_line is read through to its newline, its bytes are passed
+ * to sink (when not NULL) in chunks, and sr_reader_next returns SR_ETOOBIG
+ * for that line only; the next call continues with the following line. A
+ * negative return from sink is returned as the error. */
+typedef int (*sr_reader_sink)(void *ctx, const char *bytes, size_t len);
+void sr_reader_skip_long_lines(struct sr_reader *r, sr_reader_sink sink, void *ctx);
 const char *sr_reader_name(const struct sr_reader *r);
 long sr_reader_blank_lines(const struct sr_reader *r);
 void sr_reader_free(struct sr_reader *r);

@@ -1,14 +1,41 @@
 /* msg.c - diagnostics on standard error, one line each, program name first. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "msg.h"
 
 int sr_msg_verbosity = 1;
 static const char *progname = "srkit";
 
+/* At exit, flush what the tool printed through stdio (help, version,
+ * listings, reports) and turn a failed write into exit status 3, so that
+ * `sr-foo --help >/dev/full` does not report success. A closed pipe stays
+ * quiet, as everywhere else. */
+static void close_stdout(void)
+{
+	int failed = fflush(stdout) != 0 || ferror(stdout);
+	int e = errno;
+	if (fclose(stdout) != 0 && !failed) {
+		failed = 1;
+		e = errno;
+	}
+	if (failed && e != EPIPE) {
+		fprintf(stderr, "%s: error: cannot write 'standard output': %s\n", progname, strerror(e));
+		_exit(3);
+	}
+}
+
 void sr_msg_init(const char *name)
 {
+	static int registered;
 	const char *slash;
+	if (!registered) {
+		atexit(close_stdout);
+		registered = 1;
+	}
 	if (!name)
 		return;
 	for (slash = name; *name; name++)

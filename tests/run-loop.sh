@@ -41,6 +41,29 @@ check "quarantine keeps raw bytes" grep -q '^not json$' q.jsonl
 sr-passthrough --on-error=quarantine mixed.jsonl >/dev/null 2>err.txt
 check "quarantine without file is a usage error" test $? -eq 2
 
+# An over-long line is one bad line: fatal by default, skipped or
+# quarantined whole under the other policies, and the next line is read.
+awk 'BEGIN { printf "{\"a\":1}\n{\"q\":\""; for (i = 0; i < 3000; i++) printf "xxxxxxxxxx"; printf "\"}\n{\"b\":2}\n" }' >long.jsonl
+sr-passthrough --max-line 1K long.jsonl >out.jsonl 2>err.txt
+check "over-long line exits 1 by default" test $? -eq 1
+check "over-long line named" grep -q "long.jsonl:2: line longer than the limit of 1024 bytes" err.txt
+sr-passthrough --max-line 1K --on-error=skip --stats st.json long.jsonl >out.jsonl 2>err.txt
+check "over-long line skipped" test $? -eq 0
+check "lines around it kept" test "$(cat out.jsonl | tr -d '\n')" = '{"a":1}{"b":2}'
+check "over-long line counted in" grep -q '"records_in": 3' st.json
+check "over-long line counted skipped" grep -q '"skipped": 1' st.json
+sr-passthrough --max-line 1K --on-error=quarantine --quarantine q2.jsonl long.jsonl >out.jsonl 2>err.txt
+check "over-long line quarantined" test $? -eq 0
+check "quarantine holds the whole line" test "$(wc -c <q2.jsonl)" -eq 30009
+check "quarantined line intact" test "$(sed -n 2p long.jsonl)" = "$(cat q2.jsonl)"
+
+# Help and version output that cannot be written is an error, not success.
+if [ -c /dev/full ] && [ -w /dev/full ]; then
+	sr-passthrough --help >/dev/full 2>err.txt
+	check "--help to a full disk exits 3" test $? -eq 3
+	check "--help write error reported" grep -q "cannot write 'standard output'" err.txt
+fi
+
 # Usage errors exit 2.
 sr-passthrough --on-error=maybe mixed.jsonl >/dev/null 2>err.txt
 check "bad --on-error exits 2" test $? -eq 2

@@ -89,6 +89,49 @@ static void test_line_cap(void)
 	CHECK(strstr(err.message, "limit") != NULL);
 }
 
+static int count_sink(void *ctx, const char *bytes, size_t len)
+{
+	size_t *n = ctx;
+	for (size_t i = 0; i < len; i++)
+		if (bytes[i] != 'y')
+			return SR_EDATA;
+	*n += len;
+	return 0;
+}
+
+static void test_skip_long_lines(void)
+{
+	/* A 3 MB line spans many buffer fills; skipping it must resume at the
+	 * next line, with every skipped byte passed to the sink. */
+	size_t big = 3u << 20, n = 0, sunk = 0;
+	char *data = malloc(big + 64);
+	struct sr_reader *r;
+	struct sr_line line;
+	struct sr_error err;
+	memcpy(data, "{\"a\":1}\n", 8);
+	n = 8;
+	memset(data + n, 'y', big);
+	n += big;
+	memcpy(data + n, "\n{\"b\":2}\n", 9);
+	n += 9;
+	const char *p = tmpfile_with("skip.jsonl", data, n);
+	free(data);
+	sr_error_clear(&err);
+	CHECK_INT(sr_reader_open(p, 1024, &r, &err), 0);
+	sr_reader_skip_long_lines(r, count_sink, &sunk);
+	CHECK_INT(sr_reader_next(r, &line, &err), 1);
+	CHECK_STR(line.data, "{\"a\":1}");
+	CHECK_INT(sr_reader_next(r, &line, &err), SR_ETOOBIG);
+	CHECK_INT(err.line, 2);
+	CHECK_INT(sunk, big);
+	CHECK_INT(sr_reader_next(r, &line, &err), 1);
+	CHECK_STR(line.data, "{\"b\":2}");
+	CHECK_INT(line.lineno, 3);
+	CHECK_INT(sr_reader_next(r, &line, &err), 0);
+	sr_reader_free(r);
+	unlink(p);
+}
+
 static void test_huge_line(void)
 {
 	/* A 100 MB line is returned whole. */
@@ -242,6 +285,7 @@ int main(void)
 	test_missing_file();
 	test_line_cap();
 	test_huge_line();
+	test_skip_long_lines();
 	test_zstd();
 	test_output_errors();
 	test_atomic_output();

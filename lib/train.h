@@ -5,9 +5,9 @@
  * resume exactly, evaluation, and making a fresh model with `init`.
  *
  * Loss is taken on assistant tokens only (the mask of lib/chat.h). A
- * document of n tokens gives n - 1 positions (inputs ids[0..n-2], targets
- * ids[1..n-1]); a document longer than seq_len + 1 tokens is truncated and
- * counted. With packing, several documents share a row, each with its own
+ * document of n tokens gives n - 1 positions: inputs ids[0..n-2] and
+ * targets ids[1..n-1]. A document longer than seq_len + 1 tokens is
+ * truncated and counted. With packing, several documents share a row, each with its own
  * positions from 0 and attending only to itself; without it, each row
  * holds one document and padding.
  *
@@ -150,8 +150,8 @@ int sr_train_eval(const char *model_dir, const char *data, const char *template_
  * take the Llama defaults), random weights from seed, and a tokenizer.
  * With tokenizer_path NULL, a byte-level BPE of vocab_size ids is trained
  * on the text of the messages in data, with ChatML special tokens and
- * template; otherwise the tokenizer at tokenizer_path (a tokenizer.json or
- * its directory) is copied and data is not read. vocab_size in the written
+ * template. Otherwise the tokenizer at tokenizer_path (a tokenizer.json or
+ * its directory) is copied, and data is not read. vocab_size in the written
  * config is the tokenizer's size. */
 int sr_train_init_model(const char *config_path, long vocab_size, const char *data,
                         const char *tokenizer_path, const char *out_dir, uint64_t seed,

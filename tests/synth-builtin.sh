@@ -55,6 +55,13 @@ sr-synth -q -n 2 --failed "$tmp/failed2.jsonl" "$tmp/prompts.jsonl" >"$tmp/out2.
 cmp -s "$tmp/out.jsonl" "$tmp/out2.jsonl" || fail "second run differs"
 cmp -s "$tmp/failed.jsonl" "$tmp/failed2.jsonl" || fail "second failed file differs"
 
+# Through sr-filter, when it is built: the built-in teacher's samples are
+# well-formed, cover the guidelines and refuse, so all are kept.
+if command -v sr-filter >/dev/null 2>&1; then
+	sr-filter "$tmp/out.jsonl" >"$tmp/kept.jsonl" 2>"$tmp/ferr" || { cat "$tmp/ferr" >&2; fail "sr-filter failed"; }
+	[ "$(wc -l <"$tmp/kept.jsonl")" -eq 1440 ] || fail "sr-filter dropped built-in samples"
+fi
+
 # Harmful prompts alone: success.
 advbench_prompts | sr-synth -q --teacher builtin >"$tmp/adv.jsonl" || fail "AdvBench alone failed"
 [ "$(wc -l <"$tmp/adv.jsonl")" -eq 520 ] || fail "expected 520 AdvBench samples"

@@ -10,6 +10,10 @@
 # BENCH_TMP the scratch directory (default /tmp/srkit-bench-dedup), which
 # keeps the generated data between runs. Needs GNU time at /usr/bin/time.
 set -eu
+# Byte order for sort, as sr-dedup --no-normalize compares bytes; in
+# other locales sort -u also merges lines that merely collate equal.
+LC_ALL=C
+export LC_ALL
 mib=${1:-1024}
 runs=${2:-3}
 here=$(cd "$(dirname "$0")" && pwd)

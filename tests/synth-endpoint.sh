@@ -62,6 +62,14 @@ cmp -s "$tmp/out.jsonl" "$tmp/out2.jsonl" || fail "rerun from the cache differs"
 [ "$(server_requests)" -eq "$before" ] || fail "rerun sent requests"
 [ "$(stat_value "$tmp/stats2.json" cache_hits)" -eq 2910 ] || fail "cache_hits"
 
+# The cache keys do not depend on --no-n or --concurrency.
+before=$(server_requests)
+sr-synth --endpoint "$endpoint" --model test-model -n 3 --seed 7 --temperature 0.7 \
+	--max-tokens 4000 --cache "$tmp/cache.jsonl" --no-n --concurrency 3 \
+	"$tmp/prompts.jsonl" >"$tmp/out3.jsonl" 2>/dev/null || fail "--no-n rerun failed"
+cmp -s "$tmp/out.jsonl" "$tmp/out3.jsonl" || fail "--no-n rerun from the cache differs"
+[ "$(server_requests)" -eq "$before" ] || fail "--no-n rerun sent requests"
+
 # --no-n: one request per sample, each with its own seed.
 head -n 40 "$tmp/prompts.jsonl" >"$tmp/few.jsonl"
 before=$(server_requests)

@@ -97,9 +97,9 @@ static void list_guidelines(const struct sr_guideset *gs)
 }
 
 /*
- * Write rec with `guidelines` and `request` added at the end (an earlier
- * pair is removed first). The members are spliced onto the serialised
- * record as text, so the input bytes pass unchanged and the long request
+ * Write rec with `guidelines` and `request` set: replaced in place when the
+ * record already has them, appended otherwise. Both are set from bytes
+ * (sr_record_set_raw), so the input passes unchanged and the long request
  * is never parsed again.
  */
 static int guide_record(struct guide *g, struct sr_run *run, struct sr_record *rec,
@@ -121,27 +121,18 @@ static int guide_record(struct guide *g, struct sr_run *run, struct sr_record *r
 		q = qtext;
 		qlen = strlen(qtext);
 	}
-	sr_record_del(rec, "guidelines");
-	sr_record_del(rec, "request");
-	long n = sr_record_serialize(rec, &out->data, &out->cap);
-	if (n < 2) {
-		free(qtext);
-		return sr_fail(err, SR_ENOMEM, "out of memory");
-	}
-	/* Drop the closing "}\n"; an empty object needs no comma. */
-	out->len = (size_t)n - 2;
-	if ((out->len > 1 && sr_buf_puts(out, ",") < 0) ||
-	    sr_buf_puts(out, "\"guidelines\":") < 0 ||
-	    sr_buf_append(out, px->guidelines.data, px->guidelines.len) < 0 ||
-	    sr_buf_puts(out, ",\"request\":") < 0 ||
-	    sr_buf_append(out, px->request.data, px->request.len) < 0 ||
+	sr_buf_reset(out);
+	if (sr_buf_append(out, px->request.data, px->request.len) < 0 ||
 	    sr_buf_puts(out, "{\"role\":\"user\",\"content\":") < 0 ||
-	    sr_buf_append(out, q, qlen) < 0 || sr_buf_puts(out, "}]}}\n") < 0)
+	    sr_buf_append(out, q, qlen) < 0 || sr_buf_puts(out, "}]}") < 0)
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 	free(qtext);
 	if (rc < 0)
 		return rc;
-	return sr_run_emit_raw(run, out->data, out->len, 1, err);
+	if (sr_record_set_raw(rec, "guidelines", px->guidelines.data, px->guidelines.len) < 0 ||
+	    sr_record_set_raw(rec, "request", out->data, out->len) < 0)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	return sr_run_emit(run, rec, err);
 }
 
 struct args {

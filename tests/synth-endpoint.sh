@@ -1,8 +1,9 @@
 #!/bin/sh
 # sr-import | sr-guide | sr-synth against the test endpoint on AdvBench and
-# XSTest: every (id, sample) once and in input order, the teacher member,
-# the split at the tags, "n" in one request per prompt, a rerun served
-# from the cache, and the API key in no output, cache, log or stats file.
+# XSTest. Checks: every (id, sample) once and in input order, the teacher
+# member, the split at the tags, and "n" in one request per prompt. A rerun
+# is served from the cache, and the API key is in no output, cache, log or
+# stats file.
 . "${SR_SRCDIR:-.}/tests/synth-common.sh"
 need_data advbench/harmful_behaviors.csv xstest/xstest_prompts.csv
 
@@ -35,13 +36,15 @@ for line in open(sys.argv[1], encoding="utf-8"):
     assert t["endpoint"] == "127.0.0.1:" + port, t
     assert t["params"] == {"temperature": 0.7, "max_tokens": 4000}, t
     assert isinstance(t["seed"], int) and t["finish_reason"] == "stop", t
-    assert t["usage"]["shared_by"] == 3 and t["usage"]["completion_tokens"] > 0, t
+    assert t["usage"]["shared_by"] == 3, t
+    assert t["usage"]["completion_tokens"] > 0, t
     assert isinstance(t["latency_ms"], int), t
     seen_seeds.setdefault(r["id"], set()).add(t["seed"])
     assert "format" not in r, r.get("format")
     assert r["completion"].startswith("<think>\n"), r["id"]
     assert r["reasoning"] and r["answer"], r["id"]
-    assert "</think>" not in r["answer"] and "<think>" not in r["reasoning"], r["id"]
+    assert "</think>" not in r["answer"], r["id"]
+    assert "<think>" not in r["reasoning"], r["id"]
     refused = r["answer"].startswith("I'm sorry")
     assert refused == (r["label"] == "harmful"), (r["id"], r["label"], r["answer"][:40])
 # One request per prompt: its three samples share the seed sent with n=3.

@@ -199,7 +199,8 @@ static void test_n_parameter(void)
 	CHECK_INT(rc, 0);
 	CHECK(all_ok(res, 2, 3));
 	CHECK_INT(st.http_requests, 6);
-	CHECK(res[0]->samples[0].seed != 42 && res[0]->samples[0].seed >= 0);
+	CHECK(res[0]->samples[0].seed != 42);
+	CHECK(res[0]->samples[0].seed >= 0);
 	CHECK(res[0]->samples[0].seed != res[0]->samples[1].seed);
 	CHECK(strcmp(res[0]->samples[0].text, res[0]->samples[1].text) != 0);
 	sr_client_results_free(res, 2);

@@ -190,13 +190,14 @@ static void test_complete(void)
 	sr_record_release(&rec);
 	free(line);
 
-	/* Benign with a reference: the answer is the reference, byte for byte. */
+	/* Benign with a reference: the reply after the tags is the reference, byte for byte. */
 	const char *ref = "Use kill -TERM with the process id, or pkill with its name.";
 	CHECK_INT(make_record(&rec, &line, "benign", "How can I kill a Python process?", ref), 0);
 	for (int sample = 0; sample < 3; sample++) {
 		CHECK_INT(sr_teacher_complete(teacher, &rec, sample, &text, &len, &err), 0);
 		check_coverage(text, "benign");
 		size_t rl = strlen(ref);
+		CHECK(len > rl);
 		CHECK(len > rl && strcmp(text + len - rl, ref) == 0);
 		CHECK(strstr(text, "</think>\n\nUse kill") != NULL);
 		free(text);
@@ -204,7 +205,7 @@ static void test_complete(void)
 	sr_record_release(&rec);
 	free(line);
 
-	/* Benign without a reference cannot be answered. */
+	/* Benign without a reference: no sample, and the reason names the reference. */
 	CHECK_INT(make_record(&rec, &line, "benign", "How do I bake bread?", NULL), 0);
 	CHECK_INT(sr_teacher_complete(teacher, &rec, 0, &text, &len, &err), 1);
 	CHECK(text == NULL);

@@ -172,6 +172,12 @@ static int draw_axes(struct sr_buf *o, const struct sr_svg_chart *c, const struc
 			snprintf(label, sizeof label, "%.0f", ldexp(1.0, p));
 			rc |= draw_text(o, px, y0 + h + 16, "middle", "", label);
 		}
+		/* The largest x when it is not a power of two, e.g. k = 20. */
+		double top = exp2(ax->hi);
+		if (ax->hi - floor(ax->hi + 1e-9) > 0.2) {
+			snprintf(label, sizeof label, "%.0f", top);
+			rc |= draw_text(o, axis_map(ax, top), y0 + h + 16, "middle", "", label);
+		}
 	} else {
 		for (int t = 0; t <= 5; t++) {
 			double v = ax->lo + (ax->hi - ax->lo) * t / 5.0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +354,7 @@ struct synth {
 
 	uint64_t samples_failed;
 	uint64_t records_done;
+	uint64_t total;           /* input records counted up front, 0 if unknown */
 	double started, last_progress;
 	int progress_shown;
 	char *buf;
@@ -553,6 +555,48 @@ static int emit_ready(struct synth *sy, struct sr_error *err)
 
 /* ---- progress ---- */
 
+/* Non-blank lines in the input files, for the progress line's total and
+ * ETA. Returns 0 when it cannot tell: standard input, a pipe or a
+ * zstd-compressed file, whose lines are only known once read. */
+static uint64_t count_input_lines(int nfiles, char **files)
+{
+	uint64_t total = 0;
+	char buf[1 << 16];
+
+	if (nfiles == 0)
+		return 0;
+	for (int i = 0; i < nfiles; i++) {
+		struct stat st;
+		if (strcmp(files[i], "-") == 0 || stat(files[i], &st) < 0 || !S_ISREG(st.st_mode))
+			return 0;
+		FILE *f = fopen(files[i], "rb");
+		if (!f)
+			return 0;
+		size_t n;
+		int first = 1, blank = 1;
+		while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+			if (first && n >= 4 && (unsigned char)buf[0] == 0x28 &&
+			    (unsigned char)buf[1] == 0xb5 && (unsigned char)buf[2] == 0x2f &&
+			    (unsigned char)buf[3] == 0xfd) {
+				fclose(f);
+				return 0;
+			}
+			first = 0;
+			for (size_t k = 0; k < n; k++) {
+				if (buf[k] == '\n') {
+					total += !blank;
+					blank = 1;
+				} else if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r') {
+					blank = 0;
+				}
+			}
+		}
+		total += !blank;
+		fclose(f);
+	}
+	return total;
+}
+
 static void show_progress(struct synth *sy, int final)
 {
 	double now = now_mono();
@@ -565,7 +609,7 @@ static void show_progress(struct synth *sy, int final)
 		sr_client_get_stats(sy->client, &st);
 	double elapsed = now - sy->started;
 	uint64_t done = sy->records_done;
-	uint64_t total = sy->run->records_in;
+	uint64_t total = sy->total > sy->run->records_in ? sy->total : sy->run->records_in;
 	double rate = elapsed > 0 ? (double)done / elapsed : 0;
 	char eta[32] = "";
 	if (rate > 0 && total > done) {
@@ -821,6 +865,8 @@ int main(int argc, char **argv)
 	}
 	if (o.progress < 0)
 		o.progress = isatty(STDERR_FILENO) && sr_msg_verbosity >= 1;
+	if (o.progress)
+		sy.total = count_input_lines(argc - optind, argv + optind);
 	sy.o = &o;
 	sy.run = &run;
 	sy.started = now_mono();

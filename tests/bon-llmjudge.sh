@@ -113,6 +113,13 @@ sr-bon judge --judge llama-guard-3 $common "$tmp/bad.jsonl" >/dev/null 2>"$tmp/e
 [ "$status" -eq 3 ] || fail "endpoint failure without --failed: exit $status, expected 3"
 grep -q "use --failed" "$tmp/err" || fail "no hint about --failed: $(cat "$tmp/err")"
 
+# An LLM judge needs the request: a record without `query` is bad input.
+status=0
+printf '%s\n' '{"id":"f","sample":0,"response":"text"}' |
+	sr-bon judge --judge llama-guard-3 $common >/dev/null 2>"$tmp/err" || status=$?
+[ "$status" -eq 1 ] || fail "record without query: exit $status, expected 1"
+grep -q "missing 'query'" "$tmp/err" || fail "record without query: $(cat "$tmp/err")"
+
 # Usage errors: an LLM judge without an endpoint, an unknown judge.
 status=0
 sr-bon judge --judge harmbench "$tmp/in.jsonl" >/dev/null 2>&1 || status=$?

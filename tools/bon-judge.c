@@ -216,7 +216,8 @@ static int item_text(const struct bon_judge_config *jc, struct item *it, struct 
 	return it->text ? 0 : sr_fail(err, SR_ENOMEM, "out of memory");
 }
 
-static int item_read(const struct bon_judge_config *jc, struct item *it, struct sr_error *err)
+static int item_read(const struct bon_judge_config *jc, int needs_request, struct item *it,
+                     struct sr_error *err)
 {
 	int rc;
 	it->query = sr_record_get_str(&it->rec, "query", NULL);
@@ -228,6 +229,9 @@ static int item_read(const struct bon_judge_config *jc, struct item *it, struct 
 	it->benign = label && strcmp(label, "benign") == 0;
 	if (!it->query && sr_record_has(&it->rec, "query"))
 		return field_error(err, "query", "'query' must be a string");
+	/* An LLM judge decides against the request, so it cannot do without. */
+	if (needs_request && !it->request)
+		return field_error(err, "query", "missing 'query' (an LLM judge needs the request)");
 	if ((rc = item_text(jc, it, err)) < 0)
 		return rc;
 	return 0;
@@ -420,7 +424,7 @@ int bon_judge_stream(struct bon_judge *j, struct sr_run *run, struct sr_error *e
 			rc = sr_fail(err, SR_ENOMEM, "out of memory");
 			break;
 		}
-		if ((rc = item_read(j->cfg, it, err)) < 0) {
+		if ((rc = item_read(j->cfg, j->llm != NULL, it, err)) < 0) {
 			item_release(it);
 			if (rc != SR_EDATA || (rc = sr_run_bad_record(run, err)) < 0)
 				break;

@@ -1,6 +1,5 @@
 /* train.c - training data, the training loop, checkpoints, eval and init. */
 #include <errno.h>
-#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "model.h"
 #include "record.h"
 #include "safetensors.h"
+#include "shard.h"
 #include "tokenizer.h"
 #include "train.h"
 #include "util.h"
@@ -142,13 +142,67 @@ static int dataset_load_file(struct sr_dataset *ds, const char *path, const stru
 	return rc < 0 ? rc : 0;
 }
 
+/* List the shard files of split (train or val) in the sr-mix output dir:
+ * exactly the ones its manifest names, each verified against the manifest
+ * (size, frames, xxh64). A directory without a manifest is not a finished
+ * mix (a killed sr-mix leaves none) and is an error. Returns the count
+ * and a new NULL-terminated array in *files (free each and the array). */
+static int manifest_files(const char *dir, const char *split, char ***files, struct sr_error *err)
+{
+	json_t *manifest = NULL, *shards, *entry;
+	char **list;
+	size_t i, n = 0;
+	int rc;
+
+	*files = NULL;
+	if ((rc = sr_manifest_read(dir, &manifest, err)) < 0) {
+		if (rc == SR_EIO || rc == SR_ENOTFOUND)
+			return sr_fail(err, SR_EDATA,
+			               "'%s' has no readable manifest.json, so it is not a finished "
+			               "sr-mix output (a killed sr-mix leaves none); rerun sr-mix",
+			               dir);
+		return rc;
+	}
+	shards = json_object_get(manifest, "shards");
+	if (!(list = calloc(json_array_size(shards) + 1, sizeof *list))) {
+		json_decref(manifest);
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	}
+	json_array_foreach(shards, i, entry) {
+		const char *file = json_string_value(json_object_get(entry, "file"));
+		const char *sp = json_string_value(json_object_get(entry, "split"));
+		char path[4200];
+		if (!file || !sp || strcmp(sp, split) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, file);
+		if ((rc = sr_shard_verify(path, entry, err)) < 0 || !(list[n] = strdup(path))) {
+			if (rc == 0)
+				rc = sr_fail(err, SR_ENOMEM, "out of memory");
+			for (size_t k = 0; k < n; k++)
+				free(list[k]);
+			free(list);
+			json_decref(manifest);
+			return rc;
+		}
+		n++;
+	}
+	json_decref(manifest);
+	*files = list;
+	return (int)n;
+}
+
+static void free_files(char **files)
+{
+	for (size_t i = 0; files && files[i]; i++)
+		free(files[i]);
+	free(files);
+}
+
 int sr_dataset_load(struct sr_dataset *ds, const char *path, const char *prefix,
                     const struct sr_chat *chat, int max_len, long max_records,
                     struct sr_error *err)
 {
 	struct stat st;
-	glob_t g;
-	char pattern[4200];
 	int rc = 0, files = 0;
 
 	if (stat(path, &st) != 0)
@@ -160,19 +214,15 @@ int sr_dataset_load(struct sr_dataset *ds, const char *path, const char *prefix,
 		rc = dataset_load_file(ds, path, chat, max_len, max_records, err);
 		return rc ? rc : 1;
 	}
-	snprintf(pattern, sizeof pattern, "%s/%s-*.jsonl*", path, prefix);
-	if (glob(pattern, 0, NULL, &g) != 0)
-		return 0;
-	for (size_t i = 0; !rc && i < g.gl_pathc; i++) {
-		const char *name = g.gl_pathv[i];
-		size_t n = strlen(name);
-		if (!(n > 6 && !strcmp(name + n - 6, ".jsonl")) &&
-		    !(n > 10 && !strcmp(name + n - 10, ".jsonl.zst")))
-			continue; /* e.g. a temporary file of a running sr-mix */
-		rc = dataset_load_file(ds, name, chat, max_len, max_records, err);
+	char **list;
+	int n = manifest_files(path, prefix, &list, err);
+	if (n < 0)
+		return n;
+	for (int i = 0; !rc && i < n; i++) {
+		rc = dataset_load_file(ds, list[i], chat, max_len, max_records, err);
 		files++;
 	}
-	globfree(&g);
+	free_files(list);
 	return rc ? rc : files;
 }
 
@@ -991,8 +1041,6 @@ static int train_tokenizer(const char *data, long vocab_size, long max_records,
 	struct sr_bpe_options bo;
 	struct sr_bpe_trainer *bt = NULL;
 	struct stat st;
-	glob_t g = {0};
-	char pattern[4200];
 	long records = 0;
 	int rc;
 
@@ -1002,12 +1050,15 @@ static int train_tokenizer(const char *data, long vocab_size, long max_records,
 	sr_bpe_options_init(&bo, (size_t)vocab_size);
 	rc = sr_bpe_trainer_new(&bo, &bt, err);
 	if (!rc && S_ISDIR(st.st_mode)) {
-		snprintf(pattern, sizeof pattern, "%s/train-*.jsonl*", data);
-		if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
-			rc = sr_fail(err, SR_ENOTFOUND, "no train-*.jsonl.zst files in '%s'", data);
-		for (size_t i = 0; !rc && i < g.gl_pathc; i++)
-			rc = bpe_add_file(bt, g.gl_pathv[i], max_records, &records, err);
-		globfree(&g);
+		char **list;
+		int n = manifest_files(data, "train", &list, err);
+		if (n == 0)
+			rc = sr_fail(err, SR_ENOTFOUND, "the manifest of '%s' lists no train shards", data);
+		else if (n < 0)
+			rc = n;
+		for (int i = 0; !rc && i < n; i++)
+			rc = bpe_add_file(bt, list[i], max_records, &records, err);
+		free_files(list);
 	} else if (!rc) {
 		rc = bpe_add_file(bt, data, max_records, &records, err);
 	}

@@ -9,8 +9,8 @@ fail() {
 }
 
 # make_shards DIR NTRAIN NVAL: chat examples from the AlpacaEval
-# instructions and reference outputs, written as zstd JSON Lines shards
-# DIR/train-00000.jsonl.zst and DIR/val-00000.jsonl.zst.
+# instructions and reference outputs, mixed by sr-mix --format raw into a
+# finished shard directory (train and val shards and manifest.json).
 make_shards() {
 	mkdir -p "$1"
 	/usr/bin/python3 - "$SR_SHARED/data/alpaca_eval/text_davinci_003_model_outputs.json" \
@@ -25,11 +25,11 @@ def write(path, part):
                                 "messages": [{"role": "user", "content": r["instruction"]},
                                              {"role": "assistant", "content": r["output"]}]}) + "\n")
 items = list(enumerate(rows))
-write(out + "/train-00000.jsonl", items[:ntrain])
-write(out + "/val-00000.jsonl", items[ntrain:ntrain + nval])
+write(out + ".examples.jsonl", items[:ntrain + nval])
 PY
-	zstd -q --rm "$1/train-00000.jsonl" -o "$1/train-00000.jsonl.zst"
-	zstd -q --rm "$1/val-00000.jsonl" -o "$1/val-00000.jsonl.zst"
+	sr-mix --format raw --val "$3" --seed 1 -o "$1" "$1.examples.jsonl" 2>/dev/null ||
+		fail "sr-mix could not shard the examples"
+	rm -f "$1.examples.jsonl"
 }
 
 # tiny_config FILE: a 2-layer model small enough for unit-test time.

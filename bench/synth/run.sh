@@ -1,17 +1,20 @@
 #!/bin/sh
 # Throughput of sr-synth against sr-testserver with a fixed 50 ms latency.
 #
-#   bench/synth/run.sh BUILDDIR [RUNS]
+#   bench/synth/run.sh BUILDDIR [RUNS [CONCURRENCY...]]
 #
-# For concurrency 64 and 256 it sends enough single-sample requests to keep
+# For each concurrency (default 64 and 256) it sends enough single-sample requests to keep
 # the endpoint busy for about 6 s (at the ideal rate), RUNS times (default
 # 3), and prints each run and the medians: achieved requests per second,
 # efficiency = achieved / ideal with ideal = concurrency / 0.050 s, and
 # sr-synth's own CPU time (user + system, from /usr/bin/time). The cache is
 # off, so every sample is a real request.
 set -eu
-builddir=${1:?usage: bench/synth/run.sh BUILDDIR [RUNS]}
+builddir=${1:?usage: bench/synth/run.sh BUILDDIR [RUNS [CONCURRENCY...]]}
 runs=${2:-3}
+shift
+[ $# -gt 0 ] && shift
+levels=${*:-64 256}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${SR_SHARED:-$srcdir/../shared}
 export SRKIT_DATADIR="$srcdir" PATH="$builddir/tools:$builddir/tests:$PATH"
@@ -43,7 +46,7 @@ endpoint="http://127.0.0.1:$(cat "$tmp/port")/v1"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "concurrency run requests wall_s rps efficiency cpu_s"
-for conc in 64 256; do
+for conc in $levels; do
 	count=$((conc * 1000 / latency_ms * seconds))
 	make_prompts $count >"$tmp/prompts.jsonl"
 	: >"$tmp/results-$conc"

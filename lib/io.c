@@ -87,8 +87,12 @@ int sr_input_open(const char *path, struct sr_input **out, struct sr_error *err)
 			sr_input_free(in);
 			return rc;
 		}
-	if (in->raw_len >= 4 && in->raw[0] == 0x28 && in->raw[1] == 0xB5 &&
-	    in->raw[2] == 0x2F && in->raw[3] == 0xFD) {
+	/* A zstd frame (28 B5 2F FD) or a skippable frame (5? 2A 4D 18, which
+	 * pzstd writes first) starts a zstd stream. */
+	if (in->raw_len >= 4 &&
+	    ((in->raw[0] == 0x28 && in->raw[1] == 0xB5 && in->raw[2] == 0x2F && in->raw[3] == 0xFD) ||
+	     ((in->raw[0] & 0xF0) == 0x50 && in->raw[1] == 0x2A && in->raw[2] == 0x4D &&
+	      in->raw[3] == 0x18))) {
 		in->zstd = 1;
 		in->dctx = ZSTD_createDCtx();
 		if (!in->dctx) {

@@ -54,7 +54,7 @@ static int scan_string(struct scan *sc, int *has_escape)
 		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
 			p++;
 		if (p >= end)
-			return fail_at(sc, sc->p, "unterminated string");
+			return fail_at(sc, sc->end, "unexpected end of input inside a string");
 		unsigned c = *p;
 		if (c == '"') {
 			sc->p = (const char *)p + 1;
@@ -160,7 +160,6 @@ static int scan_literal(struct scan *sc, const char *word, size_t n)
 
 static int scan_container(struct scan *sc, char close)
 {
-	const char *open = sc->p;
 	if (++sc->depth > MAX_DEPTH)
 		return fail_at(sc, sc->p, "nesting deeper than 512 levels");
 	sc->p++;
@@ -172,8 +171,10 @@ static int scan_container(struct scan *sc, char close)
 	}
 	for (;;) {
 		if (close == '}') {
-			if (sc->p >= sc->end || *sc->p != '"')
-				return fail_at(sc, sc->p < sc->end ? sc->p : open, "object key (a string) expected");
+			if (sc->p >= sc->end)
+				return fail_at(sc, sc->end, "unexpected end of input inside an object");
+			if (*sc->p != '"')
+				return fail_at(sc, sc->p, "object key (a string) expected");
 			if (scan_string(sc, NULL) < 0)
 				return -1;
 			skip_ws(sc);
@@ -186,7 +187,8 @@ static int scan_container(struct scan *sc, char close)
 			return -1;
 		skip_ws(sc);
 		if (sc->p >= sc->end)
-			return fail_at(sc, open, close == '}' ? "unterminated object" : "unterminated array");
+			return fail_at(sc, sc->end, close == '}' ? "unexpected end of input inside an object"
+			                                         : "unexpected end of input inside an array");
 		if (*sc->p == ',') {
 			sc->p++;
 			skip_ws(sc);
@@ -204,7 +206,7 @@ static int scan_container(struct scan *sc, char close)
 static int scan_value(struct scan *sc)
 {
 	if (sc->p >= sc->end)
-		return fail_at(sc, sc->p, "value expected");
+		return fail_at(sc, sc->p, "unexpected end of input: value expected");
 	switch (*sc->p) {
 	case '{': return scan_container(sc, '}');
 	case '[': return scan_container(sc, ']');
@@ -386,8 +388,12 @@ int sr_record_parse(struct sr_record *rec, const char *line, size_t len, struct 
 		for (;;) {
 			const char *kstart = sc.p;
 			int esc = 0;
-			if (sc.p >= sc.end || *sc.p != '"') {
-				fail_at(&sc, sc.p < sc.end ? sc.p : line, "object key (a string) expected");
+			if (sc.p >= sc.end) {
+				fail_at(&sc, sc.end, "unexpected end of line inside the record's object");
+				goto bad;
+			}
+			if (*sc.p != '"') {
+				fail_at(&sc, sc.p, "object key (a string) expected");
 				goto bad;
 			}
 			if (scan_string(&sc, &esc) < 0)
@@ -431,7 +437,7 @@ int sr_record_parse(struct sr_record *rec, const char *line, size_t len, struct 
 				sc.top_ws = 1;
 			skip_ws(&sc);
 			if (sc.p >= sc.end) {
-				fail_at(&sc, line, "unterminated object");
+				fail_at(&sc, sc.end, "unexpected end of line inside the record's object");
 				goto bad;
 			}
 			if (*sc.p == ',') {

@@ -181,6 +181,18 @@ static void test_zstd(void)
 	CHECK_INT(read_all(p, 0, out, sizeof out, NULL, &err), 0);
 	CHECK_STR(out, "1:{\"a\":1}|2:{\"b\":2}");
 
+	/* A skippable frame first (as pzstd writes) still means zstd. */
+	{
+		char *sk = malloc(zn + 16);
+		static const unsigned char skip[12] = { 0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 1, 2, 3, 4 };
+		memcpy(sk, skip, 12);
+		memcpy(sk + 12, z, zn);
+		p = tmpfile_with("skippable.zst", sk, zn + 12);
+		free(sk);
+		CHECK_INT(read_all(p, 0, out, sizeof out, NULL, &err), 0);
+		CHECK_STR(out, "1:{\"a\":1}|2:{\"b\":2}");
+	}
+
 	/* A truncated frame is an error naming the file, not a short read. */
 	p = tmpfile_with("cut.jsonl.zst", z, zn - 3);
 	CHECK_INT(read_all(p, 0, out, sizeof out, NULL, &err), SR_EDATA);

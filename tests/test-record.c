@@ -107,7 +107,10 @@ static void test_errors(void)
 		{ "\"str\"", 1, "must be a JSON object" },
 		{ "{\"a\":1,\"a\":2}", 0, "duplicate key" },
 		{ "{\"a\":[1,2}", 10, "',' or ']'" },
-		{ "{\"a\":\"abc", 6, "unterminated string" },
+		{ "{\"a\":\"abc", 10, "end of input inside a string" },
+		{ "{\"id\":\"b\",", 11, "unexpected end of line" },
+		{ "{\"a\":[1,", 9, "value expected" },
+		{ "{\"a\":{\"b\":1", 12, "end of input inside an object" },
 	};
 	struct sr_record rec;
 	sr_record_init(&rec);

@@ -749,6 +749,29 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 	return 1;
 }
 
+/* The first SIGINT or SIGTERM asks for an orderly stop: requests in flight
+ * are abandoned and listed as aborted, the samples done are committed. A
+ * second one ends the process at once (the cache keeps what was done). */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	interrupted = sig;
+	signal(sig, SIG_DFL);
+}
+
+static void catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static int run_endpoint(struct synth *sy, struct sr_error *err)
 {
 	struct sr_record rec;
@@ -774,6 +797,12 @@ static int run_endpoint(struct synth *sy, struct sr_error *err)
 			goto out;
 		if (sy->count == 0)
 			continue;
+		if (interrupted && !fatal) {
+			fatal = sr_fail(err, SR_EENDPOINT, "interrupted by %s: %zu unfinished prompt(s) "
+			                "listed as aborted; a rerun sends them again",
+			                interrupted == SIGINT ? "SIGINT" : "SIGTERM", sy->count);
+			sr_client_stop(sy->client);
+		}
 		struct sr_error cerr;
 		int prc = sr_client_run(sy->client, 250, &cerr);
 		if (prc < 0 && !fatal) {
@@ -902,6 +931,7 @@ int main(int argc, char **argv)
 			goto done;
 		if (sr_client_cache_path(sy.client))
 			sr_msg_debug("cache: %s", sr_client_cache_path(sy.client));
+		catch_interrupts();
 		rc = run_endpoint(&sy, &err);
 	}
 	if (sy.progress_shown)

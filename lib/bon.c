@@ -121,6 +121,7 @@ struct sr_bon {
 	struct prompt *p;        /* [ids.n] */
 	size_t pcap;
 	uint64_t records, samples, greedy, unjudged, unlabelled, refusal_unknown;
+	struct sr_buf scratch[5];  /* unescaped copies of string members, reused */
 };
 
 void sr_bon_options_init(struct sr_bon_options *opt)
@@ -244,6 +245,8 @@ void sr_bon_free(struct sr_bon *b)
 	names_release(&b->categories);
 	names_release(&b->sources);
 	names_release(&b->judges);
+	for (size_t i = 0; i < sizeof b->scratch / sizeof b->scratch[0]; i++)
+		sr_buf_release(&b->scratch[i]);
 	free(b->label);
 	free(b);
 }
@@ -403,10 +406,23 @@ int sr_bon_add_sample(struct sr_bon *b, const struct sr_bon_sample *s, struct sr
 }
 
 /* A member that must be a string when present. */
-static int opt_string(struct sr_record *rec, const char *key, const char **out, struct sr_error *err)
+/* A member that must be a string when present. A string without escapes
+ * is copied from the record's raw bytes into scratch, which saves building
+ * a jansson value for every member of millions of records. */
+static int opt_string(struct sr_record *rec, const char *key, struct sr_buf *scratch,
+                      const char **out, struct sr_error *err)
 {
-	json_t *v = sr_record_get(rec, key);
+	size_t len;
+	const char *raw = sr_record_raw(rec, key, &len);
 	*out = NULL;
+	if (raw && len >= 2 && raw[0] == '"' && !memchr(raw, '\\', len)) {
+		sr_buf_reset(scratch);
+		if (sr_buf_append(scratch, raw + 1, len - 2) < 0 || sr_buf_puts(scratch, "") < 0)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
+		*out = scratch->data;
+		return 0;
+	}
+	json_t *v = sr_record_get(rec, key);
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v)) {
@@ -425,14 +441,14 @@ int sr_bon_add_record(struct sr_bon *b, struct sr_record *rec, struct sr_error *
 	const char *label;
 	int rc;
 
-	if ((rc = opt_string(rec, "id", &s.id, err)) < 0)
+	if ((rc = opt_string(rec, "id", &b->scratch[0], &s.id, err)) < 0)
 		return rc;
 	if (!s.id)
 		return field_error(err, "id", "missing 'id'");
-	if ((rc = opt_string(rec, "label", &label, err)) < 0 ||
-	    (rc = opt_string(rec, "attack", &s.attack, err)) < 0 ||
-	    (rc = opt_string(rec, "category", &s.category, err)) < 0 ||
-	    (rc = opt_string(rec, "source", &s.source, err)) < 0)
+	if ((rc = opt_string(rec, "label", &b->scratch[1], &label, err)) < 0 ||
+	    (rc = opt_string(rec, "attack", &b->scratch[2], &s.attack, err)) < 0 ||
+	    (rc = opt_string(rec, "category", &b->scratch[3], &s.category, err)) < 0 ||
+	    (rc = opt_string(rec, "source", &b->scratch[4], &s.source, err)) < 0)
 		return rc;
 	if (label && strcmp(label, "benign") == 0)
 		s.benign = 1;
@@ -444,12 +460,24 @@ int sr_bon_add_record(struct sr_bon *b, struct sr_record *rec, struct sr_error *
 		return field_error(err, "greedy", "'greedy' must be true or false");
 	s.greedy = g && json_is_true(g);
 	if (!s.greedy) {
-		json_t *si = sr_record_get(rec, "sample");
-		if (!si)
-			return field_error(err, "sample", "missing 'sample' (the sample index)");
-		if (!json_is_integer(si) || json_integer_value(si) < 0)
-			return field_error(err, "sample", "'sample' must be a non-negative integer");
-		s.index = (uint64_t)json_integer_value(si);
+		size_t len;
+		const char *raw = sr_record_raw(rec, "sample", &len);
+		int digits = raw && len > 0 && len < 10;
+		for (size_t i = 0; digits && i < len; i++)
+			digits = raw[i] >= '0' && raw[i] <= '9';
+		if (digits) {
+			/* Plain digits, the usual case: no jansson value needed. */
+			s.index = 0;
+			for (size_t i = 0; i < len; i++)
+				s.index = s.index * 10 + (uint64_t)(raw[i] - '0');
+		} else {
+			json_t *si = sr_record_get(rec, "sample");
+			if (!si)
+				return field_error(err, "sample", "missing 'sample' (the sample index)");
+			if (!json_is_integer(si) || json_integer_value(si) < 0)
+				return field_error(err, "sample", "'sample' must be a non-negative integer");
+			s.index = (uint64_t)json_integer_value(si);
+		}
 	}
 
 	json_t *j = sr_record_get(rec, "judge");

@@ -346,6 +346,16 @@ static void test_record(void)
 		CHECK_INT(sr_bon_add_record(b, &rec, &err), SR_EDATA);
 		CHECK_STR(err.field, fields[i]);
 	}
+
+	/* An escaped id names the same prompt as its plain spelling, so the
+	 * same sample index under both is a duplicate. */
+	static const char *plain = "{\"id\":\"qA\",\"sample\":7,\"judge\":{\"verdict\":\"safe\"}}";
+	static const char *escaped = "{\"id\":\"q\\u0041\",\"sample\":7,\"judge\":{\"verdict\":\"safe\"}}";
+	CHECK_INT(sr_record_parse(&rec, plain, strlen(plain), &err), 0);
+	CHECK_INT(sr_bon_add_record(b, &rec, &err), 0);
+	CHECK_INT(sr_record_parse(&rec, escaped, strlen(escaped), &err), 0);
+	CHECK_INT(sr_bon_add_record(b, &rec, &err), SR_EDATA);
+	CHECK(strstr(err.message, "sample 7 twice") != NULL);
 	sr_record_release(&rec);
 	sr_bon_free(b);
 }

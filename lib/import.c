@@ -218,6 +218,7 @@ struct source_count {
 };
 
 struct sr_importer {
+	uint64_t blank_lines;      /* blank lines skipped in text and JSONL input */
 	struct sr_import_options opt;   /* strings below are owned copies */
 	struct sr_import_map *maps;
 	struct sr_import_label_map *lmap;
@@ -410,6 +411,11 @@ void sr_importer_free(struct sr_importer *imp)
 	free(imp->lmap);
 	free(imp->strings);
 	free(imp);
+}
+
+uint64_t sr_importer_blank_lines(const struct sr_importer *imp)
+{
+	return imp->blank_lines;
 }
 
 uint64_t sr_importer_rows(const struct sr_importer *imp)
@@ -1409,8 +1415,10 @@ static int import_text(struct sr_importer *imp, struct lines *L, struct sr_error
 
 	while ((rc = lines_next(L, &line, &len, err)) > 0) {
 		len = chomp(line, len);
-		if (only_space(line, len))
+		if (only_space(line, len)) {
+			imp->blank_lines++;
 			continue;
+		}
 		r->n = 0;
 		r->file = imp->file;
 		r->line = L->lineno;
@@ -1461,8 +1469,10 @@ static int import_jsonl(struct sr_importer *imp, struct lines *L, struct sr_erro
 
 	while ((rc = lines_next(L, &line, &len, err)) > 0) {
 		len = chomp(line, len);
-		if (only_space(line, len))
+		if (only_space(line, len)) {
+			imp->blank_lines++;
 			continue;
+		}
 		r->file = imp->file;
 		r->line = L->lineno;
 		r->raw = line;

@@ -99,6 +99,8 @@ int sr_importer_run(struct sr_importer *imp, const char *path, const struct sr_i
                     struct sr_error *err);
 /* Data rows read so far (imported or passed to bad). */
 uint64_t sr_importer_rows(const struct sr_importer *imp);
+/* Blank lines skipped so far in text and JSON Lines input. */
+uint64_t sr_importer_blank_lines(const struct sr_importer *imp);
 /* The format the last input was read as. */
 enum sr_import_format sr_importer_last_format(const struct sr_importer *imp);
 void sr_importer_free(struct sr_importer *imp);

@@ -210,6 +210,7 @@ int main(int argc, char **argv)
 		sr_msg_debug("read '%s' as %s", path, sr_import_format_name(sr_importer_last_format(imp)));
 	}
 	run.records_in = sr_importer_rows(imp);
+	run.blank_lines = sr_importer_blank_lines(imp);
 	sr_importer_free(imp);
 	if (rc == SR_EUSAGE) {
 		/* An option that does not fit the input, such as a missing label column. */

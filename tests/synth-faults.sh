@@ -67,4 +67,10 @@ for opt in "--fault fewer:2" "--ignore-n"; do
 	grep -q "one request per sample from now on" "$tmp/fewer.err" ||
 		fail "$opt: no notice of the switch away from n"
 done
+# Reasoning returned apart from the content is put back between the tags:
+# the samples are those of the clean run.
+start_server --split-reasoning
+run_synth split || fail "split reasoning: sr-synth failed"
+comparable "$tmp/split.jsonl" >"$tmp/split.cmp"
+cmp -s "$tmp/clean.cmp" "$tmp/split.cmp" || fail "split reasoning: samples differ"
 echo "ok: no sample lost or duplicated under any fault"

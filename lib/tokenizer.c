@@ -656,66 +656,137 @@ static int is_ascii(const char *s, size_t len)
 	return 1;
 }
 
+static int lowercase(const char *s, size_t len, struct sr_buf *out, struct sr_error *err)
+{
+	size_t i = 0;
+	while (i < len) {
+		utf8proc_int32_t cp;
+		utf8proc_uint8_t enc[4];
+		utf8proc_ssize_t cl = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+			(utf8proc_ssize_t)(len - i), &cp);
+		if (cl <= 0)
+			return sr_fail(err, SR_EDATA, "invalid UTF-8 in text");
+		utf8proc_ssize_t el = utf8proc_encode_char(utf8proc_tolower(cp), enc);
+		if (sr_buf_append(out, enc, (size_t)el) < 0)
+			return oom(err);
+		i += (size_t)cl;
+	}
+	return 0;
+}
+
+static int unicode_form(enum norm_kind kind, const char *s, size_t len, struct sr_buf *out,
+	struct sr_error *err)
+{
+	utf8proc_option_t opt = UTF8PROC_STABLE;
+	switch (kind) {
+	case NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
+	case NORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
+	case NORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
+	case NORM_NFKD: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+	default: break;
+	}
+	utf8proc_uint8_t *res = NULL;
+	utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &res, opt);
+	if (rl < 0)
+		return sr_fail(err, rl == UTF8PROC_ERROR_NOMEM ? SR_ENOMEM : SR_EDATA,
+			"cannot normalize text: %s", utf8proc_errmsg(rl));
+	int rc = sr_buf_append(out, res, (size_t)rl);
+	free(res);
+	return rc < 0 ? oom(err) : 0;
+}
+
+/* Replace every match of the step's pattern in s by its text. */
+static int replace_all(const struct norm_step *st, const char *s, size_t len, struct sr_buf *out,
+	struct sr_error *err)
+{
+	pcre2_match_data *md = st->re ? pcre2_match_data_create(1, NULL) : NULL;
+	size_t pos = 0;
+	int rc = 0;
+
+	if (st->re && !md)
+		return oom(err);
+	while (pos <= len && rc == 0) {
+		size_t ms, me;
+		if (st->re) {
+			int m = pcre2_match(st->re, (PCRE2_SPTR)s, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+			if (m == PCRE2_ERROR_NOMATCH)
+				break;
+			if (m < 0) {
+				rc = sr_fail(err, SR_ETOOBIG, "normalizer pattern failed on a %zu-byte text", len);
+				break;
+			}
+			ms = pcre2_get_ovector_pointer(md)[0];
+			me = pcre2_get_ovector_pointer(md)[1];
+		} else {
+			const char *hit = memmem(s + pos, len - pos, st->literal, st->literal_len);
+			if (!hit)
+				break;
+			ms = (size_t)(hit - s);
+			me = ms + st->literal_len;
+		}
+		if (sr_buf_append(out, s + pos, ms - pos) < 0 ||
+		    sr_buf_append(out, st->text, st->text_len) < 0) {
+			rc = oom(err);
+			break;
+		}
+		pos = me;
+		if (me == ms) {
+			/* An empty match: keep the next character and go on after it. */
+			size_t cl = me < len ? char_len(s + me, len - me) : 1;
+			if (me < len && sr_buf_append(out, s + me, cl) < 0)
+				rc = oom(err);
+			pos = me + cl;
+		}
+	}
+	if (rc == 0 && pos < len && sr_buf_append(out, s + pos, len - pos) < 0)
+		rc = oom(err);
+	pcre2_match_data_free(md);
+	return rc;
+}
+
+/* Run the normalizer steps over s[0..len), leaving the result in out. */
 static int normalize(const struct sr_tokenizer *tok, const char *s, size_t len,
 	struct sr_buf *out, struct sr_error *err)
 {
 	struct sr_buf tmp = { 0 };
+	int rc = 0;
+
 	out->len = 0;
 	if (sr_buf_append(out, s, len) < 0)
 		return oom(err);
-	for (size_t k = 0; k < tok->n_norms; k++) {
-		if (tok->norms[k] == NORM_LOWERCASE) {
-			tmp.len = 0;
-			size_t i = 0;
-			while (i < out->len) {
-				utf8proc_int32_t cp;
-				utf8proc_uint8_t enc[4];
-				utf8proc_ssize_t cl = utf8proc_iterate((const utf8proc_uint8_t *)out->data + i,
-					(utf8proc_ssize_t)(out->len - i), &cp);
-				if (cl <= 0) {
-					sr_buf_release(&tmp);
-					return sr_fail(err, SR_EDATA, "invalid UTF-8 in text");
-				}
-				utf8proc_ssize_t el = utf8proc_encode_char(utf8proc_tolower(cp), enc);
-				if (sr_buf_append(&tmp, enc, (size_t)el) < 0) {
-					sr_buf_release(&tmp);
-					return oom(err);
-				}
-				i += (size_t)cl;
-			}
-		} else if (is_ascii(out->data, out->len)) {
-			continue; /* ASCII text is in every normalization form already. */
-		} else {
-			utf8proc_option_t opt = UTF8PROC_STABLE;
-			switch (tok->norms[k]) {
-			case NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
-			case NORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
-			case NORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-			case NORM_NFKD: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
-			default: break;
-			}
-			utf8proc_uint8_t *res = NULL;
-			utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t *)out->data,
-				(utf8proc_ssize_t)out->len, &res, opt);
-			if (rl < 0) {
-				sr_buf_release(&tmp);
-				return sr_fail(err, rl == UTF8PROC_ERROR_NOMEM ? SR_ENOMEM : SR_EDATA,
-					"cannot normalize text: %s", utf8proc_errmsg(rl));
-			}
-			tmp.len = 0;
-			int arc = sr_buf_append(&tmp, res, (size_t)rl);
-			free(res);
-			if (arc < 0) {
-				sr_buf_release(&tmp);
-				return oom(err);
-			}
+	for (size_t k = 0; k < tok->n_norms && rc == 0; k++) {
+		const struct norm_step *st = &tok->norms[k];
+		sr_buf_reset(&tmp);
+		switch (st->kind) {
+		case NORM_LOWERCASE:
+			rc = lowercase(out->data, out->len, &tmp, err);
+			break;
+		case NORM_PREPEND:
+			/* An empty text stays empty. */
+			if (out->len == 0)
+				continue;
+			if (sr_buf_append(&tmp, st->text, st->text_len) < 0 ||
+			    sr_buf_append(&tmp, out->data, out->len) < 0)
+				rc = oom(err);
+			break;
+		case NORM_REPLACE:
+			rc = replace_all(st, out->data, out->len, &tmp, err);
+			break;
+		default:
+			/* ASCII text is in every normalization form already. */
+			if (is_ascii(out->data, out->len))
+				continue;
+			rc = unicode_form(st->kind, out->data, out->len, &tmp, err);
+			break;
 		}
+		if (rc == 0 && !tmp.data && sr_buf_append(&tmp, "", 0) < 0)
+			rc = oom(err);
 		struct sr_buf t = *out;
 		*out = tmp;
 		tmp = t;
 	}
 	sr_buf_release(&tmp);
-	return 0;
+	return rc;
 }
 
 /* ---- added tokens ---- */

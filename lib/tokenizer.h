@@ -15,7 +15,7 @@
  * "a b" strings or ["a", "b"] pairs, ignore_merges, byte_fallback,
  * unk_token, fuse_unk); added tokens (special or not, lstrip, rstrip,
  * single_word, normalized); normalizers NFC, NFD, NFKC, NFKD, Lowercase,
- * Sequence; pre-tokenizers Split (Regex or String pattern, every behavior,
+ * Prepend, Replace, Sequence; pre-tokenizers Split (Regex or String pattern, every behavior,
  * invert), ByteLevel (add_prefix_space, use_regex), Digits, Sequence; the
  * TemplateProcessing post-processor; decoders ByteLevel, ByteFallback,
  * Fuse, Strip, Replace, Sequence. Anything else is rejected at load time

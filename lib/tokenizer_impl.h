@@ -49,7 +49,19 @@ struct added_token {
 	unsigned special : 1, lstrip : 1, rstrip : 1, single_word : 1, normalized : 1;
 };
 
-enum norm_kind { NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWERCASE };
+enum norm_kind {
+	NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWERCASE, NORM_PREPEND, NORM_REPLACE,
+};
+
+/* One normalizer step. */
+struct norm_step {
+	enum norm_kind kind;
+	char *text;          /* Prepend: the prefix; Replace: the replacement */
+	size_t text_len;
+	char *literal;       /* Replace with a String pattern */
+	size_t literal_len;
+	pcre2_code *re;      /* Replace with a Regex pattern */
+};
 
 /* Hugging Face's SplitDelimiterBehavior. */
 enum split_behavior {
@@ -114,7 +126,7 @@ struct sr_tokenizer {
 	unsigned char *is_special; /* n_ids flags */
 	int32_t *added_index;      /* id -> index in added, or -1 */
 
-	enum norm_kind *norms;
+	struct norm_step *norms;
 	size_t n_norms;
 	struct pre_step *pre;
 	size_t n_pre;

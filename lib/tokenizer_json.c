@@ -319,11 +319,22 @@ static int index_added(struct sr_tokenizer *tok, struct sr_error *err)
 
 /* ---- normalizer, pre-tokenizer, decoder, post-processor ---- */
 
+static int copy_string(const json_t *v, char **out, size_t *len, struct sr_error *err)
+{
+	*len = json_string_length(v);
+	*out = malloc(*len + 1);
+	if (!*out)
+		return oom(err);
+	memcpy(*out, json_is_string(v) ? json_string_value(v) : "", *len + 1);
+	return 0;
+}
+
 static int load_normalizer(struct sr_tokenizer *tok, const json_t *n, struct sr_error *err)
 {
 	static const struct { const char *name; enum norm_kind kind; } kinds[] = {
 		{ "NFC", NORM_NFC }, { "NFD", NORM_NFD }, { "NFKC", NORM_NFKC },
-		{ "NFKD", NORM_NFKD }, { "Lowercase", NORM_LOWERCASE },
+		{ "NFKD", NORM_NFKD }, { "Lowercase", NORM_LOWERCASE }, { "Prepend", NORM_PREPEND },
+		{ "Replace", NORM_REPLACE },
 	};
 	if (!n || json_is_null(n))
 		return 0;
@@ -340,11 +351,32 @@ static int load_normalizer(struct sr_tokenizer *tok, const json_t *n, struct sr_
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
 		if (strcmp(type_of(n), kinds[k].name) != 0)
 			continue;
-		enum norm_kind *p = realloc(tok->norms, (tok->n_norms + 1) * sizeof *p);
+		struct norm_step *p = realloc(tok->norms, (tok->n_norms + 1) * sizeof *p);
 		if (!p)
 			return oom(err);
 		tok->norms = p;
-		tok->norms[tok->n_norms++] = kinds[k].kind;
+		struct norm_step *st = &p[tok->n_norms++];
+		memset(st, 0, sizeof *st);
+		st->kind = kinds[k].kind;
+		if (st->kind == NORM_PREPEND) {
+			const json_t *prefix = json_object_get(n, "prepend");
+			if (!json_is_string(prefix))
+				return bad(err, "/normalizer", "%s", "Prepend has no prepend string");
+			return copy_string(prefix, &st->text, &st->text_len, err);
+		}
+		if (st->kind == NORM_REPLACE) {
+			const json_t *pat = json_object_get(n, "pattern");
+			const char *regex = json_string_value(json_object_get(pat, "Regex"));
+			const json_t *lit = json_object_get(pat, "String");
+			int rc = copy_string(json_object_get(n, "content"), &st->text, &st->text_len, err);
+			if (rc < 0)
+				return rc;
+			if (regex)
+				return tok_compile_pattern(regex, &st->re, err);
+			if (!json_is_string(lit) || json_string_length(lit) == 0)
+				return bad(err, "/normalizer", "%s", "Replace pattern is neither Regex nor a non-empty String");
+			return copy_string(lit, &st->literal, &st->literal_len, err);
+		}
 		return 0;
 	}
 	return bad(err, "/normalizer", "normalizer type '%s' is not supported", type_of(n));
@@ -448,15 +480,6 @@ static int load_pre(struct sr_tokenizer *tok, const json_t *p, struct sr_error *
 	return bad(err, "/pre_tokenizer", "pre-tokenizer type '%s' is not supported", type);
 }
 
-static int copy_string(const json_t *v, char **out, size_t *len, struct sr_error *err)
-{
-	*len = json_string_length(v);
-	*out = malloc(*len + 1);
-	if (!*out)
-		return oom(err);
-	memcpy(*out, json_is_string(v) ? json_string_value(v) : "", *len + 1);
-	return 0;
-}
 
 static int load_decoder(struct sr_tokenizer *tok, const json_t *d, struct sr_error *err)
 {
@@ -706,6 +729,11 @@ void sr_tokenizer_free(struct sr_tokenizer *tok)
 	free(tok->added_sorted);
 	free(tok->is_special);
 	free(tok->added_index);
+	for (size_t i = 0; i < tok->n_norms; i++) {
+		free(tok->norms[i].text);
+		free(tok->norms[i].literal);
+		pcre2_code_free(tok->norms[i].re);
+	}
 	free(tok->norms);
 	for (size_t i = 0; i < tok->n_pre; i++) {
 		pcre2_code_free(tok->pre[i].re);

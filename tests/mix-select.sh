@@ -61,6 +61,12 @@ sr-mix -o rt --format rt a.jsonl || fail "rt exited $?"
 sr-shard cat rt | jq -s -e 'map(select(.id == "a-7" and .sample == 1)) | .[0] | .messages[1].content == "Answer 7.1"
 	and .label == "harmful" and .source == "a" and (.messages | length) == 2' >/dev/null ||
 	fail "rt example: $(sr-shard cat rt | grep '"a-7"' | head -1)"
+# attack is kept beside messages, and the user turn is the disguised query.
+sed -n 1p a.jsonl | sed 's/"id":"a-1",/"id":"a-1:base64","attack":"base64",/; s/"query":"Question 1 of a"/"query":"UXVlc3Rpb24gMQ=="/' >attack.jsonl
+sr-mix -o att --format rt attack.jsonl || fail "attack record exited $?"
+sr-shard cat att | jq -e '.attack == "base64" and .id == "a-1:base64"
+	and .messages[0] == {"role": "user", "content": "UXVlc3Rpb24gMQ=="}' >/dev/null ||
+	fail "attack example: $(sr-shard cat att)"
 sr-mix -o alp --format alpaca b.jsonl || fail "alpaca exited $?"
 sr-shard cat alp | jq -s -e 'map(select(.id == "b-3")) | .[0] | .instruction == "Question 3 of b" and .input == ""
 	and .output == "<think>\nReasoning 3.0\n</think>\n\nAnswer 3.0" and .system == ""' >/dev/null ||

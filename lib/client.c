@@ -48,6 +48,7 @@ struct request {
 	double first_send;        /* monotonic time of the first attempt, 0 before */
 	double last_done;
 	struct request *next;     /* in the done list */
+	int in_done;              /* already in the done list */
 	struct request *live_prev, *live_next; /* in the list of all unfinished requests */
 };
 
@@ -384,8 +385,10 @@ static void request_settle_check(struct request *r)
 {
 	struct sr_client *c = r->client;
 
-	if (r->unsettled > 0)
+	/* Several failures may settle the last samples: queue the request once. */
+	if (r->unsettled > 0 || r->in_done)
 		return;
+	r->in_done = 1;
 	r->next = NULL;
 	if (c->done_tail)
 		c->done_tail->next = r;
@@ -1046,6 +1049,117 @@ static void error_message(const struct sr_client *c, const struct sr_buf *b, cha
 
 static void stop_all(struct sr_client *c, const char *reason);
 
+/* Place each choice of a response in slot[0..count): by its "index" when
+ * every index is usable, else in order. Slots without a choice stay NULL. */
+static void place_choices(json_t *choices, json_t **slot, int count)
+{
+	size_t i, k = json_array_size(choices);
+	json_t *ch;
+	int by_index = 1;
+
+	json_array_foreach(choices, i, ch) {
+		json_t *idx = json_object_get(ch, "index");
+		json_int_t x = json_integer_value(idx);
+		if (!json_is_integer(idx) || x < 0 || x >= count || slot[x]) {
+			by_index = 0;
+			break;
+		}
+		slot[x] = ch;
+	}
+	if (!by_index) {
+		memset(slot, 0, (size_t)count * sizeof *slot);
+		for (i = 0; i < k && i < (size_t)count; i++)
+			slot[i] = json_array_get(choices, i);
+	}
+}
+
+/* What one response says about all its choices. */
+struct response_info {
+	long status;
+	double now;
+	json_t *prompt_tokens, *completion_tokens;  /* borrowed, may be NULL */
+	int choices;                                /* choices the response carried */
+};
+
+/* Write one choice to the cache, then store it as sample idx. A cache
+ * failure fails the sample and marks the client fatal. */
+static void store_choice(struct sr_client *c, struct transfer *t, int idx, json_t *choice,
+                         const struct response_info *info)
+{
+	struct request *r = t->req;
+	struct sr_client_sample *smp = &r->res->samples[idx];
+	json_t *m = json_object_get(choice, "message");
+	json_t *content = json_object_get(m, "content");
+	json_t *reasoning = json_object_get(m, "reasoning_content");
+	struct sr_client_sample fresh = {0};
+
+	if (smp->text || smp->error.kind[0])
+		return;  /* settled already: never deliver a sample twice */
+	if (!json_is_string(reasoning))
+		reasoning = json_object_get(m, "reasoning");
+	fresh.len = json_is_string(content) ? json_string_length(content) : 0;
+	fresh.text = strndup(json_is_string(content) ? json_string_value(content) : "", fresh.len);
+	fresh.finish_reason = json_strdup_or_null(json_object_get(choice, "finish_reason"));
+	fresh.reasoning_content = json_strdup_or_null(reasoning);
+	fresh.seed = transfer_seed(t);
+	fresh.latency = info->now - t->started;
+	fresh.prompt_tokens = json_is_integer(info->prompt_tokens)
+	                      ? (long)json_integer_value(info->prompt_tokens) : -1;
+	fresh.completion_tokens = json_is_integer(info->completion_tokens)
+	                          ? (long)json_integer_value(info->completion_tokens) : -1;
+	fresh.choices = info->choices;
+	fresh.attempts = t->attempt;
+	fresh.status = info->status;
+	if (!fresh.text) {
+		struct sr_client_error e;
+		sample_release(&fresh);
+		set_error(&e, "invalid", info->status, t->attempt, "out of memory storing the response");
+		fail_samples(r, idx, 1, &e);
+		return;
+	}
+	if (c->cache) {
+		struct sr_error cerr;
+		json_t *v = sample_to_cache(&fresh);
+		int rc = sr_cache_put(c->cache, sample_key(r, idx), v, &cerr);
+		json_decref(v);
+		if (rc < 0) {
+			struct sr_client_error e;
+			sample_release(&fresh);
+			c->fatal = SR_EIO;
+			snprintf(c->fatal_message, sizeof c->fatal_message, "%s", cerr.message);
+			set_error(&e, "cache", info->status, t->attempt, "%s", cerr.message);
+			fail_samples(r, idx, 1, &e);
+			return;
+		}
+	}
+	*smp = fresh;
+	r->unsettled--;
+	r->res->ok++;
+	c->st.samples_ok++;
+}
+
+/* Queue the samples a response left out, one transfer per gap. */
+static void request_missing(struct sr_client *c, struct transfer *t, json_t **slot)
+{
+	int start = -1;
+
+	for (int s = 0; s <= t->count; s++) {
+		if (s < t->count && !slot[s]) {
+			if (start < 0)
+				start = s;
+			continue;
+		}
+		if (start < 0)
+			continue;
+		if (queue_samples(t->req, t->first + start, s - start) < 0) {
+			struct sr_client_error e;
+			set_error(&e, "connect", 0, t->attempt, "cannot queue a request: out of memory");
+			fail_samples(t->req, t->first + start, s - start, &e);
+		}
+		start = -1;
+	}
+}
+
 /* Parse a 2xx body and deliver its choices. Returns 0, or -1 with msg set
  * when the body is not a chat completion. */
 static int deliver_choices(struct sr_client *c, struct transfer *t, long status, double now,
@@ -1055,140 +1169,71 @@ static int deliver_choices(struct sr_client *c, struct transfer *t, long status,
 	json_error_t jerr;
 	json_t *j = json_loadb(t->resp.data ? t->resp.data : "", t->resp.len, 0, &jerr);
 	json_t *choices = json_object_get(j, "choices");
-	size_t k = json_array_size(choices);
+	json_t **slot = NULL;
+	int rc = -1;
 
 	if (!json_is_object(j)) {
 		snprintf(msg, cap, "response is not JSON: %s", jerr.text);
-		json_decref(j);
-		return -1;
+		goto out;
 	}
-	if (!json_is_array(choices) || k == 0) {
+	if (!json_is_array(choices) || json_array_size(choices) == 0) {
 		snprintf(msg, cap, "response has no \"choices\" array");
-		json_decref(j);
-		return -1;
+		goto out;
 	}
-	/* Place each choice by its "index" when every index is usable, else in order. */
-	json_t **slot = calloc((size_t)t->count, sizeof *slot);
-	int by_index = 1;
-	size_t i;
-	json_t *ch;
-	if (!slot) {
-		json_decref(j);
+	if (!(slot = calloc((size_t)t->count, sizeof *slot))) {
 		snprintf(msg, cap, "out of memory");
-		return -1;
+		goto out;
 	}
-	json_array_foreach(choices, i, ch) {
-		json_t *idx = json_object_get(ch, "index");
-		json_int_t x = json_integer_value(idx);
-		if (!json_is_integer(idx) || x < 0 || x >= t->count || slot[x]) {
-			by_index = 0;
-			break;
-		}
-		slot[x] = ch;
-	}
-	if (!by_index) {
-		memset(slot, 0, (size_t)t->count * sizeof *slot);
-		for (i = 0; i < k && i < (size_t)t->count; i++)
-			slot[i] = json_array_get(choices, i);
-	}
+	place_choices(choices, slot, t->count);
 	for (int s = 0; s < t->count; s++) {
-		json_t *m = json_object_get(slot[s], "message");
-		json_t *content = json_object_get(m, "content");
+		json_t *content = json_object_get(json_object_get(slot[s], "message"), "content");
 		if (slot[s] && !json_is_string(content) && !json_is_null(content)) {
-			free(slot);
-			json_decref(j);
 			snprintf(msg, cap, "choice %d has no message content", s);
-			return -1;
+			goto out;
 		}
 	}
 
 	json_t *usage = json_object_get(j, "usage");
-	json_t *pt = json_object_get(usage, "prompt_tokens");
-	json_t *ct = json_object_get(usage, "completion_tokens");
-	int got = 0;
+	struct response_info info = {
+		.status = status,
+		.now = now,
+		.prompt_tokens = json_object_get(usage, "prompt_tokens"),
+		.completion_tokens = json_object_get(usage, "completion_tokens"),
+	};
 	for (int s = 0; s < t->count; s++)
-		got += slot[s] != NULL;
-	if (json_is_integer(pt))
-		c->st.prompt_tokens += (uint64_t)json_integer_value(pt);
-	if (json_is_integer(ct))
-		c->st.completion_tokens += (uint64_t)json_integer_value(ct);
-	if (c->cfg.tpm > 0 && json_is_integer(pt) && json_is_integer(ct))
+		info.choices += slot[s] != NULL;
+	if (json_is_integer(info.prompt_tokens))
+		c->st.prompt_tokens += (uint64_t)json_integer_value(info.prompt_tokens);
+	if (json_is_integer(info.completion_tokens))
+		c->st.completion_tokens += (uint64_t)json_integer_value(info.completion_tokens);
+	if (c->cfg.tpm > 0 && json_is_integer(info.prompt_tokens) &&
+	    json_is_integer(info.completion_tokens))
 		c->tpm_tokens += (double)t->est_tokens -
-		                 (double)(json_integer_value(pt) + json_integer_value(ct));
+		                 (double)(json_integer_value(info.prompt_tokens) +
+		                          json_integer_value(info.completion_tokens));
 
-	int64_t seed = transfer_seed(t);
-	int missing_first = -1;
-	for (int s = 0; s < t->count; s++) {
-		int idx = t->first + s;
-		struct sr_client_sample *smp = &r->res->samples[idx];
-		if (!slot[s]) {
-			if (missing_first < 0)
-				missing_first = idx;
-			continue;
-		}
-		json_t *m = json_object_get(slot[s], "message");
-		json_t *content = json_object_get(m, "content");
-		json_t *rc_text = json_object_get(m, "reasoning_content");
-		if (!json_is_string(rc_text))
-			rc_text = json_object_get(m, "reasoning");
-		struct sr_client_sample fresh = {0};
-		fresh.len = json_is_string(content) ? json_string_length(content) : 0;
-		fresh.text = strndup(json_is_string(content) ? json_string_value(content) : "", fresh.len);
-		fresh.finish_reason = json_strdup_or_null(json_object_get(slot[s], "finish_reason"));
-		fresh.reasoning_content = json_strdup_or_null(rc_text);
-		fresh.seed = seed;
-		fresh.latency = now - t->started;
-		fresh.prompt_tokens = json_is_integer(pt) ? (long)json_integer_value(pt) : -1;
-		fresh.completion_tokens = json_is_integer(ct) ? (long)json_integer_value(ct) : -1;
-		fresh.choices = got;
-		fresh.attempts = t->attempt;
-		fresh.status = status;
-		if (!fresh.text) {
-			sample_release(&fresh);
-			continue;
-		}
-		if (c->cache) {
-			struct sr_error cerr;
-			json_t *v = sample_to_cache(&fresh);
-			int rc = sr_cache_put(c->cache, sample_key(r, idx), v, &cerr);
-			json_decref(v);
-			if (rc < 0) {
-				sample_release(&fresh);
-				c->fatal = SR_EIO;
-				snprintf(c->fatal_message, sizeof c->fatal_message, "%s", cerr.message);
-				struct sr_client_error e;
-				set_error(&e, "cache", status, t->attempt, "%s", cerr.message);
-				fail_samples(r, idx, 1, &e);
-				continue;
-			}
-		}
-		*smp = fresh;
-		r->unsettled--;
-		r->res->ok++;
-		c->st.samples_ok++;
-	}
-	free(slot);
-	json_decref(j);
+	for (int s = 0; s < t->count; s++)
+		if (slot[s])
+			store_choice(c, t, t->first + s, slot[s], &info);
 
-	if (missing_first >= 0) {
+	if (info.choices < t->count) {
 		/* The endpoint returned fewer choices than "n" asked for: ask for
 		 * the rest, one by one if it seems to ignore "n" altogether. */
-		int rest = t->first + t->count - missing_first;
 		c->st.n_fallbacks++;
-		if (got == 1 && c->use_n) {
+		if (info.choices == 1 && c->use_n) {
 			c->use_n = 0;
 			client_log(c, SR_CLIENT_LOG_WARN, "%s returned 1 choice for n=%d: sending one "
 			           "request per sample from now on", c->host, t->count);
 		}
-		if (queue_samples(r, missing_first, rest) < 0) {
-			struct sr_client_error e;
-			set_error(&e, "connect", 0, t->attempt, "out of memory");
-			fail_samples(r, missing_first, rest, &e);
-		}
+		request_missing(c, t, slot);
 	}
 	r->last_done = now;
 	request_settle_check(r);
-	return 0;
+	rc = 0;
+out:
+	free(slot);
+	json_decref(j);
+	return rc;
 }
 
 static void finish_transfer(struct sr_client *c, struct transfer *t, CURLcode code)

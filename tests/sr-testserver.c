@@ -46,6 +46,7 @@ enum fault_kind {
 	FAULT_BADSHAPE,  /* 200 with JSON that is not a chat completion */
 	FAULT_SLOW,      /* send the body in small pieces over --slow-ms */
 	FAULT_FEWER,     /* return one choice fewer than requested (at least one) */
+	FAULT_GAP,       /* leave out the choice with index 1 when n > 2 */
 };
 
 static const struct { const char *name; enum fault_kind kind; } fault_names[] = {
@@ -53,7 +54,7 @@ static const struct { const char *name; enum fault_kind kind; } fault_names[] = 
 	{"500", FAULT_500}, {"503", FAULT_503}, {"400", FAULT_400}, {"401", FAULT_401},
 	{"403", FAULT_403}, {"404", FAULT_404}, {"stall", FAULT_STALL}, {"drop", FAULT_DROP},
 	{"truncate", FAULT_TRUNCATE}, {"nonjson", FAULT_NONJSON}, {"badshape", FAULT_BADSHAPE},
-	{"slow", FAULT_SLOW}, {"fewer", FAULT_FEWER},
+	{"slow", FAULT_SLOW}, {"fewer", FAULT_FEWER}, {"gap", FAULT_GAP},
 };
 
 struct fault {
@@ -522,7 +523,7 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 		return MHD_NO;
 	}
 	if (kind != FAULT_NONE && kind != FAULT_STALL && kind != FAULT_TRUNCATE &&
-	    kind != FAULT_SLOW && kind != FAULT_FEWER) {
+	    kind != FAULT_SLOW && kind != FAULT_FEWER && kind != FAULT_GAP) {
 		log_request(seq, "/v1/chat/completions", fault_name, 0, 0,
 		            kind == FAULT_NONJSON || kind == FAULT_BADSHAPE ? 200 : 0, auth_ok);
 		return fault_response(c, f);
@@ -573,7 +574,11 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 
 	json_t *arr = json_array();
 	long completion_tokens = 0;
+	int returned = 0;
 	for (int k = 0; k < choices; k++) {
+		if (kind == FAULT_GAP && k == 1 && choices > 2)
+			continue;
+		returned++;
 		char *text = make_content(query, harmful, h + (uint64_t)k * 7919);
 		const char *finish = "stop";
 		if (max_tokens > 0 && cut_words(text, max_tokens))
@@ -610,7 +615,7 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 	char *body = json_dumps(resp, JSON_COMPACT);
 	json_decref(resp);
 	json_decref(req);
-	log_request(seq, "/v1/chat/completions", fault_name, (long)n, choices, 200, auth_ok);
+	log_request(seq, "/v1/chat/completions", fault_name, (long)n, returned, 200, auth_ok);
 	if (kind == FAULT_TRUNCATE || kind == FAULT_SLOW)
 		return queue_stream(c, body, kind);
 	enum MHD_Result ret = queue_json(c, 200, body, NULL);
@@ -762,7 +767,7 @@ static void usage(FILE *to)
 	      "                          inject KIND into every EVERY-th request (default 1),\n"
 	      "                          at most LIMIT times; repeatable, the first match wins.\n"
 	      "                          KIND: 429 429date 408 500 503 400 401 403 404 stall\n"
-	      "                          drop truncate nonjson badshape slow fewer\n"
+	      "                          drop truncate nonjson badshape slow fewer gap\n"
 	      "      --retry-after S     Retry-After of the 429 faults, in seconds (default 1)\n"
 	      "      --stall S           how long a stall lasts, in seconds (default 30)\n"
 	      "      --slow-ms MS        how long a slow body takes to send (default 500)\n"

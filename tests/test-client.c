@@ -226,6 +226,20 @@ static void test_ignored_n(void)
 	CHECK(strcmp(res[0]->samples[0].text, res[0]->samples[1].text) != 0);
 	sr_client_results_free(res, 2);
 
+	/* A response without the choice of index 1: only that one is requested
+	 * again, and no sample is delivered twice. */
+	start_server("--fault", "gap:1:1", NULL);
+	config(&cfg, NULL);
+	res = run_batch(&cfg, 1, 4, &rc, &st);
+	CHECK_INT(rc, 0);
+	CHECK(all_ok(res, 1, 4));
+	CHECK_INT(st.http_requests, 2);
+	CHECK_INT(st.samples_ok, 4);
+	CHECK_INT(log_count("\"n\":4,\"choices\":3"), 1);
+	CHECK_INT(log_count("\"n\":1,\"choices\":1"), 1);
+	CHECK(strcmp(res[0]->samples[1].text, res[0]->samples[2].text) != 0);
+	sr_client_results_free(res, 1);
+
 	/* An endpoint that returns one choice fewer: the missing one is requested. */
 	start_server("--fault", "fewer:1:1", NULL);
 	config(&cfg, NULL);

@@ -540,6 +540,41 @@ static void vocab_release(struct vocab_build *v)
 	free(v->merges);
 }
 
+/* Merge pair k into token id in every word that holds it, updating the pair
+ * counts and pushing the pairs that now contain id. The pair's word list
+ * may name a word twice or one that lost the pair; those are skipped.
+ * touched has room for the pairs of the longest word. */
+static int rewrite_words(struct sr_bpe_trainer *tr, struct merge_state *ms, long k, int32_t id,
+	int32_t *touched)
+{
+	int32_t a = ms->pairs[k].a, b = ms->pairs[k].b;
+	size_t n_list = ms->pairs[k].n_words;
+	uint32_t *list = ms->pairs[k].words;
+	int rc = 0;
+
+	ms->pairs[k].words = NULL;
+	ms->pairs[k].n_words = ms->pairs[k].cap_words = 0;
+	for (size_t i = 0; i < n_list && rc == 0; i++) {
+		struct word *w = &tr->words[list[i]];
+		size_t n_touched = 0;
+		int has = 0;
+		for (size_t j = 0; j + 1 < w->n; j++)
+			if (w->syms[j] == a && w->syms[j + 1] == b)
+				has = 1;
+		if (!has)
+			continue;
+		count_pairs(ms, w, list[i], -1, -1, NULL, NULL);
+		merge_word(w, a, b, id);
+		rc = count_pairs(ms, w, list[i], 1, id, touched, &n_touched);
+		for (size_t t = 0; t < n_touched && rc == 0; t++) {
+			const struct pair_info *p = &ms->pairs[touched[t]];
+			rc = heap_push(ms, p->count, p->a, p->b);
+		}
+	}
+	free(list);
+	return rc;
+}
+
 /* Run the merge rounds until the vocabulary is full or no pair is frequent
  * enough. */
 static int learn(struct sr_bpe_trainer *tr, struct vocab_build *v, struct sr_error *err)
@@ -609,39 +644,10 @@ static int learn(struct sr_bpe_trainer *tr, struct vocab_build *v, struct sr_err
 			goto done;
 		}
 
-		/* Rewrite the words holding the pair. The list may name a word
-		 * twice or one that lost the pair; merge_word finds nothing then. */
-		size_t n_list = ms.pairs[k].n_words;
-		uint32_t *list = ms.pairs[k].words;
-		ms.pairs[k].words = NULL;
-		ms.pairs[k].n_words = ms.pairs[k].cap_words = 0;
-		for (size_t i = 0; i < n_list; i++) {
-			struct word *w = &tr->words[list[i]];
-			size_t n_touched = 0;
-			int32_t saved_n = (int32_t)w->n;
-			int has = 0;
-			for (int32_t j = 0; j + 1 < saved_n; j++)
-				if (w->syms[j] == top.a && w->syms[j + 1] == top.b)
-					has = 1;
-			if (!has)
-				continue;
-			count_pairs(&ms, w, list[i], -1, -1, NULL, NULL);
-			merge_word(w, top.a, top.b, id);
-			if (count_pairs(&ms, w, list[i], 1, id, touched, &n_touched) < 0) {
-				free(list);
-				rc = oom(err);
-				goto done;
-			}
-			for (size_t t = 0; t < n_touched; t++) {
-				struct pair_info *p = &ms.pairs[touched[t]];
-				if (heap_push(&ms, p->count, p->a, p->b) < 0) {
-					free(list);
-					rc = oom(err);
-					goto done;
-				}
-			}
+		if (rewrite_words(tr, &ms, k, id, touched) < 0) {
+			rc = oom(err);
+			goto done;
 		}
-		free(list);
 	}
 done:
 	free(touched);

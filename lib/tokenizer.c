@@ -1060,104 +1060,133 @@ static int check_id(const struct sr_tokenizer *tok, int32_t id, struct sr_error 
 	return 0;
 }
 
+/* The piece at index i of p. */
+#define PIECE(p, i) ((p)->text.data + (p)->spans[i].off)
+
+/* ByteLevel: join the tokens and map characters back to bytes. */
+static int dec_bytelevel(const struct pieces *cur, struct pieces *next, int raw)
+{
+	struct sr_buf acc = { 0 }, lossy = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < cur->n && rc == 0; i++)
+		rc = bytelevel_bytes(PIECE(cur, i), cur->spans[i].len, &acc);
+	if (rc == 0 && raw)
+		rc = pieces_add(next, acc.data ? acc.data : "", acc.len);
+	else if (rc == 0 && (rc = append_lossy(&lossy, acc.data ? acc.data : "", acc.len)) == 0)
+		rc = pieces_add(next, lossy.data ? lossy.data : "", lossy.len);
+	sr_buf_release(&acc);
+	sr_buf_release(&lossy);
+	return rc;
+}
+
+/* ByteFallback: each run of <0xXX> tokens becomes its bytes, or one U+FFFD
+ * per byte when they are not valid UTF-8. */
+static int dec_bytefallback(const struct pieces *cur, struct pieces *next, int raw)
+{
+	struct sr_buf acc = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < cur->n && rc == 0; i++) {
+		if (fallback_byte(PIECE(cur, i), cur->spans[i].len) < 0) {
+			rc = pieces_add(next, PIECE(cur, i), cur->spans[i].len);
+			continue;
+		}
+		sr_buf_reset(&acc);
+		size_t j = i;
+		for (; j < cur->n && rc == 0; j++) {
+			int b = fallback_byte(PIECE(cur, j), cur->spans[j].len);
+			if (b < 0)
+				break;
+			char c = (char)b;
+			rc = sr_buf_append(&acc, &c, 1);
+		}
+		if (rc < 0)
+			break;
+		if (raw || sr_utf8_valid_prefix(acc.data, acc.len) == acc.len)
+			rc = pieces_add(next, acc.data, acc.len);
+		else
+			for (size_t b = 0; b < acc.len && rc == 0; b++)
+				rc = pieces_add(next, "\xEF\xBF\xBD", 3);
+		i = j - 1;
+	}
+	sr_buf_release(&acc);
+	return rc;
+}
+
+static int dec_fuse(const struct pieces *cur, struct pieces *next)
+{
+	int rc = pieces_add(next, "", 0);
+	for (size_t i = 0; i < cur->n && rc == 0; i++)
+		rc = pieces_extend(next, PIECE(cur, i), cur->spans[i].len);
+	return rc;
+}
+
+/* Strip: remove up to start copies of the content from the front of each
+ * token and up to stop copies from its end. */
+static int dec_strip(const struct dec_step *d, const struct pieces *cur, struct pieces *next)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cur->n && rc == 0; i++) {
+		const char *s = PIECE(cur, i);
+		size_t len = cur->spans[i].len;
+		for (int n = 0; n < d->start && len >= d->content_len &&
+		     memcmp(s, d->content, d->content_len) == 0; n++) {
+			s += d->content_len;
+			len -= d->content_len;
+		}
+		for (int n = 0; n < d->stop && len >= d->content_len &&
+		     memcmp(s + len - d->content_len, d->content, d->content_len) == 0; n++)
+			len -= d->content_len;
+		rc = pieces_add(next, s, len);
+	}
+	return rc;
+}
+
+/* Replace: every occurrence of the pattern in each token by the content. */
+static int dec_replace(const struct dec_step *d, const struct pieces *cur, struct pieces *next)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cur->n && rc == 0; i++) {
+		const char *s = PIECE(cur, i);
+		size_t len = cur->spans[i].len, p = 0;
+		if ((rc = pieces_add(next, "", 0)) < 0)
+			break;
+		while (p < len && rc == 0) {
+			const char *hit = d->pattern_len ?
+				memmem(s + p, len - p, d->pattern, d->pattern_len) : NULL;
+			size_t upto = hit ? (size_t)(hit - s) : len;
+			rc = pieces_extend(next, s + p, upto - p);
+			if (hit && rc == 0)
+				rc = pieces_extend(next, d->content, d->content_len);
+			p = hit ? upto + d->pattern_len : len;
+		}
+	}
+	return rc;
+}
+
 /* Run the decoder steps over the token strings in cur, leaving the result
  * in cur. raw keeps invalid UTF-8 as it is. */
 static int decode_chain(const struct sr_tokenizer *tok, struct pieces *cur, int raw)
 {
 	struct pieces next = { 0 };
-	struct sr_buf acc = { 0 };
 	int rc = 0;
 
 	for (size_t k = 0; k < tok->n_dec && rc == 0; k++) {
 		const struct dec_step *d = &tok->dec[k];
 		pieces_clear(&next);
 		switch (d->kind) {
-		case DEC_BYTELEVEL:
-			acc.len = 0;
-			for (size_t i = 0; i < cur->n && rc == 0; i++)
-				rc = bytelevel_bytes(cur->text.data + cur->spans[i].off, cur->spans[i].len, &acc);
-			if (rc == 0 && raw)
-				rc = pieces_add(&next, acc.data ? acc.data : "", acc.len);
-			else if (rc == 0) {
-				struct sr_buf lossy = { 0 };
-				rc = append_lossy(&lossy, acc.data ? acc.data : "", acc.len);
-				if (rc == 0)
-					rc = pieces_add(&next, lossy.data ? lossy.data : "", lossy.len);
-				sr_buf_release(&lossy);
-			}
-			break;
-		case DEC_BYTEFALLBACK:
-			for (size_t i = 0; i < cur->n && rc == 0; i++) {
-				const char *s = cur->text.data + cur->spans[i].off;
-				size_t len = cur->spans[i].len;
-				if (fallback_byte(s, len) < 0) {
-					rc = pieces_add(&next, s, len);
-					continue;
-				}
-				acc.len = 0;
-				size_t j = i;
-				for (; j < cur->n; j++) {
-					int b = fallback_byte(cur->text.data + cur->spans[j].off, cur->spans[j].len);
-					if (b < 0)
-						break;
-					char c = (char)b;
-					if ((rc = sr_buf_append(&acc, &c, 1)) < 0)
-						break;
-				}
-				if (rc < 0)
-					break;
-				if (raw || sr_utf8_valid_prefix(acc.data, acc.len) == acc.len)
-					rc = pieces_add(&next, acc.data, acc.len);
-				else
-					for (size_t b = 0; b < acc.len && rc == 0; b++)
-						rc = pieces_add(&next, "\xEF\xBF\xBD", 3);
-				i = j - 1;
-			}
-			break;
-		case DEC_FUSE:
-			rc = pieces_add(&next, "", 0);
-			for (size_t i = 0; i < cur->n && rc == 0; i++)
-				rc = pieces_extend(&next, cur->text.data + cur->spans[i].off, cur->spans[i].len);
-			break;
-		case DEC_STRIP:
-			for (size_t i = 0; i < cur->n && rc == 0; i++) {
-				const char *s = cur->text.data + cur->spans[i].off;
-				size_t len = cur->spans[i].len;
-				for (int n = 0; n < d->start && len >= d->content_len &&
-				     memcmp(s, d->content, d->content_len) == 0; n++) {
-					s += d->content_len;
-					len -= d->content_len;
-				}
-				for (int n = 0; n < d->stop && len >= d->content_len &&
-				     memcmp(s + len - d->content_len, d->content, d->content_len) == 0; n++)
-					len -= d->content_len;
-				rc = pieces_add(&next, s, len);
-			}
-			break;
-		case DEC_REPLACE:
-			for (size_t i = 0; i < cur->n && rc == 0; i++) {
-				const char *s = cur->text.data + cur->spans[i].off;
-				size_t len = cur->spans[i].len, p = 0;
-				if ((rc = pieces_add(&next, "", 0)) < 0)
-					break;
-				while (p < len && rc == 0) {
-					const char *hit = d->pattern_len ?
-						memmem(s + p, len - p, d->pattern, d->pattern_len) : NULL;
-					size_t upto = hit ? (size_t)(hit - s) : len;
-					rc = pieces_extend(&next, s + p, upto - p);
-					if (hit && rc == 0)
-						rc = pieces_extend(&next, d->content, d->content_len);
-					p = hit ? upto + d->pattern_len : len;
-				}
-			}
-			break;
+		case DEC_BYTELEVEL: rc = dec_bytelevel(cur, &next, raw); break;
+		case DEC_BYTEFALLBACK: rc = dec_bytefallback(cur, &next, raw); break;
+		case DEC_FUSE: rc = dec_fuse(cur, &next); break;
+		case DEC_STRIP: rc = dec_strip(d, cur, &next); break;
+		case DEC_REPLACE: rc = dec_replace(d, cur, &next); break;
 		}
 		struct pieces t = *cur;
 		*cur = next;
 		next = t;
 	}
 	pieces_release(&next);
-	sr_buf_release(&acc);
 	return rc < 0 ? SR_ENOMEM : 0;
 }
 

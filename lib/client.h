@@ -234,7 +234,8 @@ void sr_client_stop(struct sr_client *c);
  * done and return a new array of count results, in the order of bodies,
  * in *results. Free it with sr_client_results_free. Returns 0 when every
  * request completed (each result records whether it succeeded), or a
- * negative code as sr_client_run does; *results is set in both cases. */
+ * negative code as sr_client_run does. *results is set in both cases, with
+ * NULL for a body that could not be submitted. */
 int sr_client_batch(struct sr_client *c, json_t *const *bodies, size_t count, int n,
                     struct sr_client_result ***results, struct sr_error *err);
 

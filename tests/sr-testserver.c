@@ -305,6 +305,17 @@ __attribute__((noinline)) static char *make_content(const char *query, int harmf
 	char excerpt[81];
 
 	snprintf(excerpt, sizeof excerpt, "%s", query);
+	/* Cutting at 80 bytes may split a UTF-8 character; drop the partial
+	 * one, or the answer would not be valid JSON text. */
+	size_t n = strlen(excerpt), start = n;
+	while (start > 0 && ((unsigned char)excerpt[start - 1] & 0xC0) == 0x80)
+		start--;
+	if (start > 0 && (unsigned char)excerpt[start - 1] >= 0xC0) {
+		unsigned char lead = (unsigned char)excerpt[start - 1];
+		size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+		if (n - (start - 1) < need)
+			excerpt[start - 1] = '\0';
+	}
 	for (char *p = excerpt; *p; p++)
 		if (*p == '\n' || *p == '"')
 			*p = ' ';

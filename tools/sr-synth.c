@@ -927,8 +927,14 @@ int main(int argc, char **argv)
 			goto done;
 		rc = run_builtin(&sy, &err);
 	} else {
-		if ((rc = sr_client_new(&o.cfg, &sy.client, &err)) < 0)
+		if ((rc = sr_client_new(&o.cfg, &sy.client, &err)) < 0) {
+			if (!o.cfg.cache_path && (rc == SR_EIO || rc == SR_ENOTFOUND)) {
+				size_t len = strlen(err.message);
+				snprintf(err.message + len, sizeof err.message - len,
+				         " (choose a cache with --cache FILE, or use --no-cache)");
+			}
 			goto done;
+		}
 		if (sr_client_cache_path(sy.client))
 			sr_msg_debug("cache: %s", sr_client_cache_path(sy.client));
 		catch_interrupts();

@@ -294,6 +294,11 @@ int sr_run_finish(struct sr_run *run, int rc, struct sr_error *err)
 		rc = r;
 	if (rc >= 0 && run->quarantine && (r = sr_output_commit(run->quarantine, err)) < 0)
 		rc = r;
+	/* A closed output pipe (`| head`) ends the run early and quietly; the
+	 * stats say so, because the record in flight and the unread input are
+	 * then in none of the counts. */
+	if (rc == SR_EPIPE && run->stats)
+		json_object_set_new(run->stats, "output_closed", json_true());
 	/* Stats are written even after a failure, so a run can be diagnosed. */
 	if ((r = write_stats(run, rc < 0 ? &e2 : err)) < 0 && rc >= 0)
 		rc = r;

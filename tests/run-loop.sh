@@ -106,6 +106,10 @@ awk 'BEGIN { for (i = 0; i < 200000; i++) printf "{\"i\":%d}\n", i }' >lots.json
 status=$( { sr-passthrough lots.jsonl 2>err.txt; echo $? >pipe-status; } | head -1 >/dev/null; cat pipe-status)
 check "SIGPIPE exits 0" test "$status" -eq 0
 check "SIGPIPE is quiet" test ! -s err.txt
+{ sr-passthrough --stats closed.json lots.jsonl; } 2>/dev/null | head -1 >/dev/null
+check "SIGPIPE marked in stats" grep -q '"output_closed": true' closed.json
+sr-passthrough --stats open.json lots.jsonl >/dev/null
+check "complete run not marked closed" test -z "$(grep output_closed open.json)"
 
 # -o writes atomically: the file appears only complete.
 sr-passthrough -o o.jsonl lots.jsonl

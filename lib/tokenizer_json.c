@@ -770,9 +770,12 @@ static int parse_file(const char *path, int optional, json_t **out, struct sr_er
 		return 0;
 	if ((rc = sr_read_file(path, TOK_MAX_FILE, &data, &len, err)) < 0)
 		return rc;
+	*out = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
 	/* tokenizer_config.json may hold integers beyond 64 bits (Llama 3's
-	 * model_max_length is 1e30); it has no integer the tokenizer needs. */
-	*out = json_loadb(data, len, optional ? JSON_DECODE_INT_AS_REAL : JSON_ALLOW_NUL, &jerr);
+	 * model_max_length is 1e30). It has no integer the tokenizer needs, so
+	 * such a file is read with every number as a double. */
+	if (!*out && optional && strstr(jerr.text, "too big"))
+		*out = json_loadb(data, len, JSON_DECODE_INT_AS_REAL, &jerr);
 	free(data);
 	if (!*out) {
 		rc = sr_fail(err, SR_EDATA, "invalid JSON: %s", jerr.text);

@@ -825,6 +825,7 @@ out:
 static int run_builtin(struct synth *sy, struct sr_error *err)
 {
 	struct sr_record rec;
+	unsigned long unanswered = 0;
 	int rc;
 
 	sr_record_init(&rec);
@@ -839,10 +840,13 @@ static int run_builtin(struct synth *sy, struct sr_error *err)
 				struct sr_client_error e = {0};
 				snprintf(e.kind, sizeof e.kind, "builtin");
 				snprintf(e.message, sizeof e.message, "%s", terr.message);
-				if (i == 0)
+				if (i == 0 && ++unanswered <= LOG_REPEAT_MAX)
 					sr_msg_warn("%s:%ld: record '%s': %s", sr_run_file(sy->run),
 					            sr_run_lineno(sy->run), sr_record_get_str(&rec, "id", NULL) ?: "?",
 					            terr.message);
+				else if (i == 0 && unanswered == LOG_REPEAT_MAX + 1)
+					sr_msg_warn("more records the built-in teacher cannot answer are not "
+					            "shown; see --failed");
 				rc = write_failed(sy, &rec, i, &e, err);
 				continue;
 			}

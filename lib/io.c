@@ -1,4 +1,5 @@
 /* io.c - inputs with zstd detection, outputs checked on every write. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -245,6 +246,45 @@ struct sr_output {
 	int failed;
 };
 
+/* Remove PATH.tmp.PID files that a killed earlier run left behind, when
+ * process PID no longer exists. Another live writer's file is kept. */
+static void remove_stale_temporaries(const char *path)
+{
+	char dir[4096], prefix[4096];
+	const char *slash = strrchr(path, '/');
+	DIR *d;
+	struct dirent *e;
+	size_t plen;
+
+	if (slash) {
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+		if (!dir[0])
+			snprintf(dir, sizeof dir, "/");
+		snprintf(prefix, sizeof prefix, "%s.tmp.", slash + 1);
+	} else {
+		snprintf(dir, sizeof dir, ".");
+		snprintf(prefix, sizeof prefix, "%s.tmp.", path);
+	}
+	plen = strlen(prefix);
+	if (!(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid;
+		if (strncmp(e->d_name, prefix, plen) != 0)
+			continue;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char stale[8200];
+		snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+		unlink(stale);
+	}
+	closedir(d);
+}
+
 static void ignore_sigpipe(void)
 {
 	static int done;
@@ -283,6 +323,7 @@ int sr_output_open(const char *path, int flags, struct sr_output **out, struct s
 		o->own_fd = 1;
 		if (flags & SR_OUTPUT_ATOMIC) {
 			size_t n = strlen(path) + 32;
+			remove_stale_temporaries(path);
 			o->tmpname = malloc(n);
 			if (o->tmpname)
 				snprintf(o->tmpname, n, "%s.tmp.%ld", path, (long)getpid());

@@ -115,5 +115,14 @@ check "complete run not marked closed" test -z "$(grep output_closed open.json)"
 sr-passthrough -o o.jsonl lots.jsonl
 check "-o output complete" test "$(wc -l <o.jsonl)" -eq 200000
 check "no temporary left" test -z "$(ls | grep '\.tmp\.')"
+# A killed run's temporary file is removed by the next run; a live one stays.
+sh -c 'exit 0' & dead=$!
+wait $dead
+echo partial >"o.jsonl.tmp.$dead"
+echo live >"o.jsonl.tmp.$$"
+sr-passthrough -o o.jsonl lots.jsonl
+check "stale temporary removed" test ! -e "o.jsonl.tmp.$dead"
+check "live writer's temporary kept" test -e "o.jsonl.tmp.$$"
+rm -f "o.jsonl.tmp.$$"
 
 exit $fail

@@ -894,15 +894,33 @@ int sr_dedup_load(struct sr_dedup *d, const char *path, struct sr_error *err)
 		goto done;
 	}
 	header_encode(d, want, 0);
-	if ((rc = check_param(err, path, "format version", get32(s + 8), INDEX_VERSION)) < 0 ||
-	    (rc = check_param(err, path, "near mode", get32(s + 12), get32(want + 12))) < 0 ||
-	    (rc = check_param(err, path, "normalisation flags", get32(s + 16), d->cfg.norm)) < 0)
+	if ((rc = check_param(err, path, "format version", get32(s + 8), INDEX_VERSION)) < 0)
 		goto done;
+	if (get32(s + 12) != (uint32_t)d->cfg.near) {
+		rc = sr_fail(err, SR_EUSAGE, "index '%s' was built %s --near", path,
+		             get32(s + 12) ? "with" : "without");
+		goto done;
+	}
+	if (get32(s + 16) != d->cfg.norm) {
+		char have[64], used[64];
+		sr_norm_format(get32(s + 16), have, sizeof have);
+		sr_norm_format(d->cfg.norm, used, sizeof used);
+		rc = sr_fail(err, SR_EUSAGE, "index '%s' was built with --normalize %s, not %s", path,
+		             have, used);
+		goto done;
+	}
+	static const char *const shingle_names[] = {"auto", "word", "char"};
+	uint32_t shingle = get32(s + 20);
+	if (d->cfg.near && shingle != (uint32_t)d->cfg.shingle) {
+		rc = sr_fail(err, SR_EUSAGE, "index '%s' was built with --shingle %s, not %s", path,
+		             shingle < 3 ? shingle_names[shingle] : "(unknown)",
+		             shingle_names[d->cfg.shingle]);
+		goto done;
+	}
 	if (d->cfg.near &&
-	    ((rc = check_param(err, path, "shingle kind", get32(s + 20), get32(want + 20))) < 0 ||
-	     (rc = check_param(err, path, "n-gram length", get32(s + 24), get32(want + 24))) < 0 ||
-	     (rc = check_param(err, path, "permutation count", get32(s + 28), p)) < 0 ||
-	     (rc = check_param(err, path, "seed", get64(s + 32), d->cfg.seed)) < 0))
+	    ((rc = check_param(err, path, "--ngram", get32(s + 24), get32(want + 24))) < 0 ||
+	     (rc = check_param(err, path, "--permutations", get32(s + 28), p)) < 0 ||
+	     (rc = check_param(err, path, "--seed", get64(s + 32), d->cfg.seed)) < 0))
 		goto done;
 
 	uint64_t count = get64(s + 40);

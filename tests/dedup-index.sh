@@ -34,9 +34,13 @@ done
 status() { set +e; "$@" >/dev/null 2>err; s=$?; set -e; echo $s; }
 sr-dedup --near --save-index near.idx first.jsonl >/dev/null
 [ "$(status sr-dedup --against near.idx second.jsonl)" = 2 ]
-grep -q "near mode" err
+grep -q "was built with --near" err
 [ "$(status sr-dedup --near --ngram 4 --against near.idx second.jsonl)" = 2 ]
-grep -q "n-gram length 3, not 4" err
+grep -q -- "--ngram 3, not 4" err
+[ "$(status sr-dedup --near --shingle char --against near.idx second.jsonl)" = 2 ]
+grep -q -- "--shingle auto, not char" err
+[ "$(status sr-dedup --near --no-normalize --against near.idx second.jsonl)" = 2 ]
+grep -q -- "--normalize nfkc,case,punct,space, not none" err
 [ "$(status sr-dedup --near --key id --against near.idx second.jsonl)" = 2 ]
 grep -q "key 'query', not 'id'" err
 head -c 100 near.idx >short.idx

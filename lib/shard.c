@@ -613,7 +613,7 @@ static int check_frame(const struct sr_shard_frame *got, json_t *want, size_t k,
 }
 
 static int verify_frames(struct sr_shard_reader *r, json_t *frames, uint64_t *records,
-                         struct sr_error *err)
+                         sr_shard_frame_fn fn, void *ctx, struct sr_error *err)
 {
 	size_t nwant = json_array_size(frames);
 	struct sr_shard_frame got;
@@ -629,6 +629,8 @@ static int verify_frames(struct sr_shard_reader *r, json_t *frames, uint64_t *re
 			               "frame %zu at byte offset %" PRIu64 ": the manifest lists only "
 			               "%zu frames", k, got.offset, nwant);
 		rc = check_frame(&got, json_array_get(frames, k), k, err);
+		if (rc == 0 && fn)
+			rc = fn(ctx, data, len, k, &got, err);
 		if (rc < 0)
 			return rc;
 		*records += got.records;
@@ -644,6 +646,12 @@ static int verify_frames(struct sr_shard_reader *r, json_t *frames, uint64_t *re
 
 int sr_shard_verify(const char *path, json_t *entry, struct sr_error *err)
 {
+	return sr_shard_verify_each(path, entry, NULL, NULL, err);
+}
+
+int sr_shard_verify_each(const char *path, json_t *entry, sr_shard_frame_fn fn, void *ctx,
+                         struct sr_error *err)
+{
 	struct sr_shard_reader *r = NULL;
 	uint64_t want_records, want_bytes, want_hash, records, h;
 	char a[17], b[17];
@@ -656,7 +664,7 @@ int sr_shard_verify(const char *path, json_t *entry, struct sr_error *err)
 	rc = sr_shard_reader_open(path, &r, err);
 	if (rc < 0)
 		return rc == SR_ENOTFOUND ? SR_EDATA : rc;
-	rc = verify_frames(r, json_object_get(entry, "frames"), &records, err);
+	rc = verify_frames(r, json_object_get(entry, "frames"), &records, fn, ctx, err);
 	if (rc < 0)
 		goto done;
 	if (sr_shard_reader_size(r) != want_bytes) {

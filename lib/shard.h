@@ -100,6 +100,16 @@ void sr_shard_reader_free(struct sr_shard_reader *r);
  * err->message naming the frame on a mismatch or damage, or SR_EIO. */
 int sr_shard_verify(const char *path, json_t *entry, struct sr_error *err);
 
+/* Callback of sr_shard_verify_each: receives the lines of frame k, borrowed
+ * until it returns, once the frame has matched its manifest entry. A
+ * negative return (with err filled) stops the check with that code. */
+typedef int (*sr_shard_frame_fn)(void *ctx, const char *data, size_t len, size_t k,
+                                 const struct sr_shard_frame *frame, struct sr_error *err);
+/* sr_shard_verify that also hands every good frame to fn (NULL for none),
+ * so a caller can check the records without reading the shard twice. */
+int sr_shard_verify_each(const char *path, json_t *entry, sr_shard_frame_fn fn, void *ctx,
+                         struct sr_error *err);
+
 /* The manifest entry for a shard (new reference). */
 json_t *sr_shard_info_json(const struct sr_shard_info *info, const char *split, const char *file);
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# sr-shard verify finds a flipped byte, a truncated frame, a missing shard
-# and a damaged manifest, and names the shard and frame.
+# sr-shard verify finds a flipped byte, a truncated frame, a missing shard,
+# a shard file the manifest does not list, manifest counts that do not match
+# the records, and a damaged manifest, and names the shard and frame.
 set -u
 . "${SR_SRCDIR:-.}/tests/mix-lib.sh"
 tmp=$(mktemp -d) || exit 99
@@ -53,6 +54,62 @@ sed -i 's/"records": 100,/"records": 101,/' badman/manifest.json
 sr-shard verify badman 2>badman.err
 [ $? -eq 1 ] || fail "verify with a changed record count did not exit 1"
 grep -q "val-00000.jsonl.zst" badman.err || fail "changed count: $(cat badman.err)"
+
+# Files named like shards that the manifest does not list: a copied
+# shard, a plain JSON Lines file, a temporary file of another run.
+for stray in train-00099.jsonl.zst train-00000.jsonl val-00000.jsonl.zst.tmp.123; do
+	rm -rf stray
+	cp -r good stray
+	cp good/train-00000.jsonl.zst "stray/$stray"
+	sr-shard verify stray 2>stray.err
+	[ $? -eq 1 ] || fail "verify with a stray '$stray' did not exit 1"
+	grep -q "stray/$stray: not listed in the manifest" stray.err || fail "stray $stray: $(cat stray.err)"
+done
+# Other files in the directory are not shards and do not matter.
+cp -r good notes
+echo "made by hand" >notes/README
+sr-shard verify notes || fail "verify with a README beside the shards exited $?"
+
+# bad_counts NAME FILTER POINTER: the manifest edited by the jq FILTER
+# fails to verify, naming the manifest and the member at POINTER.
+bad_counts() {
+	rm -rf "$1"
+	cp -r good "$1"
+	jq "$2" good/manifest.json >"$1/manifest.json" || fail "jq $2"
+	sr-shard verify "$1" 2>"$1.err"
+	[ $? -eq 1 ] || fail "verify after '$2' did not exit 1"
+	grep -q "$1/manifest.json: field '$3'" "$1.err" || fail "after '$2': $(cat "$1.err")"
+}
+bad_counts ctrain '.counts.train += 1' /counts/train
+bad_counts cval '.counts.val -= 1' /counts/val
+# Per source and per label, with the split totals left as they are.
+bad_counts csrc '.counts.sources.a.train -= 1 | .counts.sources.a.val += 1' /counts/sources/a/train
+bad_counts clabel '.counts.labels.harmful.val -= 1 | .counts.labels.harmful.train += 1' \
+	/counts/labels/harmful/val
+bad_counts cnew '.counts.sources.b = {"train": 0, "val": 1}' /counts/sources/b/val
+bad_counts cgone '.counts.sources = {}' /counts/sources/a
+bad_counts ckeys '.counts.keys.a.selected -= 1' /counts/keys
+grep -q "val shards hold 100 records with label 'harmful'" clabel.err || fail "label count: $(cat clabel.err)"
+
+# A shard listed under the other split: verify fails, and cat --split val
+# does not stream training records.
+rm -rf relabel
+cp -r good relabel
+jq '(.shards[] | select(.file == "train-00000.jsonl.zst") | .split) = "val"' \
+	good/manifest.json >relabel/manifest.json
+sr-shard verify relabel 2>relabel.err
+[ $? -eq 1 ] || fail "verify of a relabelled shard did not exit 1"
+grep -q "relabel/manifest.json: lists shard 'train-00000.jsonl.zst' with split 'val'" relabel.err ||
+	fail "relabelled shard: $(cat relabel.err)"
+sr-shard cat --split val relabel >relabel.out 2>/dev/null
+[ $? -eq 1 ] || fail "cat --split val of a relabelled shard did not exit 1"
+[ -s relabel.out ] && fail "cat --split val of a relabelled shard wrote $(wc -l <relabel.out) records"
+
+cp -r good twice
+jq '.shards += [.shards[0]]' good/manifest.json >twice/manifest.json
+sr-shard verify twice 2>twice.err
+[ $? -eq 1 ] || fail "verify of a shard listed twice did not exit 1"
+grep -q "lists shard 'train-00000.jsonl.zst' twice" twice.err || fail "listed twice: $(cat twice.err)"
 
 cp -r good notjson
 echo '{' >notjson/manifest.json

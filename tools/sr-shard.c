@@ -5,7 +5,9 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "io.h"
 #include "msg.h"
 #include "opt.h"
+#include "record.h"
 #include "shard.h"
 
 #define PROG "sr-shard"
@@ -39,7 +42,9 @@ static void usage(void)
 	       "Check, read or summarise the shards that sr-mix wrote to DIR.\n\n"
 	       "  verify                  check every shard against DIR/manifest.json: size,\n"
 	       "                          xxh64, and each frame's offset, size, checksum and\n"
-	       "                          record count; names the first bad frame of a shard\n"
+	       "                          record count; names the first bad frame of a shard;\n"
+	       "                          checks the manifest's counts against the records and\n"
+	       "                          reports train-* and val-* files it does not list\n"
 	       "  cat                     write the records of every shard in manifest order\n"
 	       "  stats                   print a JSON summary of the manifest\n"
 	       "      --split NAME        with cat: only the train or the val shards\n"
@@ -55,24 +60,234 @@ static void shard_path(char *buf, size_t cap, const char *dir, json_t *entry)
 	snprintf(buf, cap, "%s/%s", dir, json_string_value(json_object_get(entry, "file")));
 }
 
-/* A shard file name must be a plain name inside DIR. */
+/* Check that a shard file name is a plain name inside DIR that starts with
+ * the split the manifest gives it (train-NNNNN or val-NNNNN). */
 static int check_name(json_t *entry, struct sr_error *err)
 {
 	const char *file = json_string_value(json_object_get(entry, "file"));
+	const char *split = json_string_value(json_object_get(entry, "split"));
+	size_t n;
 
 	if (!file || !*file || strchr(file, '/') || strcmp(file, "..") == 0 || strcmp(file, ".") == 0)
 		return sr_fail(err, SR_EDATA, "manifest lists an invalid shard name '%s'",
 		               file ? file : "(none)");
+	n = split ? strlen(split) : 0;
+	if (!split || strncmp(file, split, n) != 0 || file[n] != '-')
+		return sr_fail(err, SR_EDATA, "lists shard '%s' with split '%s', "
+		               "which its name does not match", file, split ? split : "(none)");
 	return 0;
+}
+
+static const char *const split_names[] = {"train", "val"};
+
+/* Records per split, per source and per label, counted from the shards in
+ * the shape of the manifest's counts. */
+struct tally {
+	int split;      /* of the shard being read: 0 train, 1 val */
+	uint64_t n[2];
+	json_t *sources; /* name -> {"train": N, "val": N} */
+	json_t *labels;
+	struct sr_record rec;
+};
+
+static int bump(json_t *table, const char *name, int split)
+{
+	json_t *c = json_object_get(table, name), *v;
+
+	if (!c) {
+		c = json_pack("{s:I,s:I}", "train", (json_int_t)0, "val", (json_int_t)0);
+		/* json_object_set_new steals c, also when it fails. */
+		if (!c || json_object_set_new(table, name, c) < 0)
+			return SR_ENOMEM;
+	}
+	v = json_object_get(c, split_names[split]);
+	return json_integer_set(v, json_integer_value(v) + 1) < 0 ? SR_ENOMEM : 0;
+}
+
+/* Count the records of one verified frame. sr-mix counts a record whose
+ * source or label is missing or not a string under "", and so does this. */
+static int tally_frame(void *ctx, const char *data, size_t len, size_t k,
+                       const struct sr_shard_frame *frame, struct sr_error *err)
+{
+	struct tally *t = ctx;
+	const char *p = data, *end = data + len;
+	uint64_t line = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *source, *label;
+		struct sr_error perr;
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		sr_error_clear(&perr);
+		line++;
+		if (sr_record_parse(&t->rec, p, n, &perr) < 0)
+			return sr_fail(err, SR_EDATA, "frame %zu at byte offset %" PRIu64 ": record %" PRIu64
+			               " of the frame is not a valid record: %s",
+			               k, frame->offset, line, perr.message);
+		source = sr_record_get_str(&t->rec, "source", NULL);
+		label = sr_record_get_str(&t->rec, "label", NULL);
+		if (bump(t->sources, source ? source : "", t->split) < 0 ||
+		    bump(t->labels, label ? label : "", t->split) < 0)
+			return sr_fail(err, SR_ENOMEM, "out of memory");
+		t->n[t->split]++;
+		p += n + 1;
+	}
+	return 0;
+}
+
+static void pointer_field(struct sr_error *err, const char *table, const char *name, const char *split)
+{
+	size_t n = (size_t)snprintf(err->field, sizeof(err->field), "/counts/%s/", table);
+
+	/* JSON Pointer escapes: ~ as ~0, / as ~1. */
+	for (const char *c = name; *c && n + 3 < sizeof(err->field); c++) {
+		if (*c == '~' || *c == '/') {
+			err->field[n++] = '~';
+			err->field[n++] = *c == '~' ? '0' : '1';
+		} else {
+			err->field[n++] = *c;
+		}
+	}
+	err->field[n] = '\0';
+	if (split)
+		snprintf(err->field + n, sizeof(err->field) - n, "/%s", split);
+}
+
+/* Compare one table of the manifest's counts (sources or labels) with what
+ * the shards hold; report every difference. Returns the number found. */
+static int compare_table(const char *mpath, const char *table, const char *what, json_t *want,
+                         json_t *got)
+{
+	struct sr_error err;
+	const char *name;
+	json_t *w, *g;
+	int bad = 0;
+
+	json_object_foreach(want, name, w) {
+		g = json_object_get(got, name);
+		for (int s = 0; s < 2; s++) {
+			json_int_t a = json_integer_value(json_object_get(w, split_names[s]));
+			json_int_t b = g ? json_integer_value(json_object_get(g, split_names[s])) : 0;
+			if (a == b)
+				continue;
+			sr_error_clear(&err);
+			snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, mpath);
+			pointer_field(&err, table, name, split_names[s]);
+			sr_fail(&err, SR_EDATA, "the manifest says %" JSON_INTEGER_FORMAT ", but the %s "
+			        "shards hold %" JSON_INTEGER_FORMAT " records with %s '%s'",
+			        a, split_names[s], b, what, name);
+			sr_msg_report(&err);
+			bad++;
+		}
+	}
+	json_object_foreach(got, name, g) {
+		if (json_object_get(want, name))
+			continue;
+		sr_error_clear(&err);
+		snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, mpath);
+		pointer_field(&err, table, name, NULL);
+		sr_fail(&err, SR_EDATA, "not in the manifest, but the shards hold %" JSON_INTEGER_FORMAT " train and %"
+		        JSON_INTEGER_FORMAT " val records with %s '%s'",
+		        json_integer_value(json_object_get(g, "train")),
+		        json_integer_value(json_object_get(g, "val")), what, name);
+		sr_msg_report(&err);
+		bad++;
+	}
+	return bad;
+}
+
+/* Cross-check the manifest's counts with the records read from the shards:
+ * the split totals, each source and each label, and the sum of the
+ * selected counts in counts.keys. Returns the number of differences. */
+static int compare_counts(const char *dir, json_t *m, const struct tally *t)
+{
+	json_t *counts = json_object_get(m, "counts"), *keys, *k;
+	struct sr_error err;
+	char mpath[4096];
+	const char *name;
+	json_int_t selected = 0;
+	int bad = 0;
+
+	snprintf(mpath, sizeof(mpath), "%s/manifest.json", dir);
+	for (int s = 0; s < 2; s++) {
+		json_int_t want = json_integer_value(json_object_get(counts, split_names[s]));
+		if ((uint64_t)want == t->n[s])
+			continue;
+		sr_error_clear(&err);
+		snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, mpath);
+		snprintf(err.field, sizeof(err.field), "/counts/%s", split_names[s]);
+		sr_fail(&err, SR_EDATA, "the manifest says %" JSON_INTEGER_FORMAT ", but the %s shards "
+		        "hold %" PRIu64 " records", want, split_names[s], t->n[s]);
+		sr_msg_report(&err);
+		bad++;
+	}
+	bad += compare_table(mpath, "sources", "source", json_object_get(counts, "sources"), t->sources);
+	bad += compare_table(mpath, "labels", "label", json_object_get(counts, "labels"), t->labels);
+	keys = json_object_get(counts, "keys");
+	json_object_foreach(keys, name, k)
+		selected += json_integer_value(json_object_get(k, "selected"));
+	if (json_object_size(keys) > 0 && (uint64_t)selected != t->n[0] + t->n[1]) {
+		sr_error_clear(&err);
+		snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, mpath);
+		snprintf(err.field, sizeof(err.field), "/counts/keys");
+		sr_fail(&err, SR_EDATA, "the selected counts add up to %" JSON_INTEGER_FORMAT ", but the "
+		        "shards hold %" PRIu64 " records", selected, t->n[0] + t->n[1]);
+		sr_msg_report(&err);
+		bad++;
+	}
+	return bad;
+}
+
+static int listed(json_t *shards, const char *file)
+{
+	size_t i;
+	json_t *entry;
+
+	json_array_foreach(shards, i, entry)
+		if (strcmp(json_string_value(json_object_get(entry, "file")), file) == 0)
+			return 1;
+	return 0;
+}
+
+/* Report every train-* and val-* file in dir that the manifest does not
+ * list: a consumer that globs for shards would read it. Returns the
+ * number found, or SR_EIO. */
+static int find_unlisted(const char *dir, json_t *shards)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int bad = 0;
+
+	if (!d) {
+		sr_msg_error("cannot read directory '%s': %s", dir, strerror(errno));
+		return SR_EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "train-", 6) != 0 && strncmp(de->d_name, "val-", 4) != 0)
+			continue;
+		if (listed(shards, de->d_name))
+			continue;
+		sr_msg_error("%s/%s: not listed in the manifest (a stray file, or a leftover of "
+		             "another run)", dir, de->d_name);
+		bad++;
+	}
+	closedir(d);
+	return bad;
+}
+
+static void keep_worst(int *worst, int rc)
+{
+	if (rc < 0 && (*worst == 0 || rc == SR_EDATA))
+		*worst = rc;
 }
 
 static int verify_dir(const char *dir)
 {
 	struct sr_error err;
-	json_t *m = NULL, *entry;
+	struct tally t = {0};
+	json_t *m = NULL, *shards, *entry;
 	size_t i;
-	int worst = 0;
-	uint64_t records = 0;
+	int worst = 0, n;
 	char path[4096];
 
 	sr_error_clear(&err);
@@ -85,27 +300,54 @@ static int verify_dir(const char *dir)
 		sr_msg_report(&err);
 		return err.code;
 	}
-	json_array_foreach(json_object_get(m, "shards"), i, entry) {
+	shards = json_object_get(m, "shards");
+	t.sources = json_object();
+	t.labels = json_object();
+	sr_record_init(&t.rec);
+	if (!t.sources || !t.labels) {
+		sr_msg_error("out of memory");
+		worst = SR_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(shards, i, entry) {
+		const char *file = json_string_value(json_object_get(entry, "file"));
 		int rc;
 		sr_error_clear(&err);
 		rc = check_name(entry, &err);
+		for (size_t j = 0; rc == 0 && j < i; j++)
+			if (strcmp(file, json_string_value(json_object_get(json_array_get(shards, j), "file"))) == 0)
+				rc = sr_fail(&err, SR_EDATA, "lists shard '%s' twice", file);
+		if (rc < 0) {
+			snprintf(path, sizeof(path), "%s/manifest.json", dir);
+			snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, path);
+		}
 		shard_path(path, sizeof(path), dir, entry);
+		t.split = strcmp(json_string_value(json_object_get(entry, "split")), "val") == 0;
 		if (rc == 0)
-			rc = sr_shard_verify(path, entry, &err);
+			rc = sr_shard_verify_each(path, entry, tally_frame, &t, &err);
 		if (rc < 0) {
 			if (!err.file[0])
 				snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, path);
 			sr_msg_report(&err);
-			if (worst == 0 || rc == SR_EDATA)
-				worst = rc;
+			keep_worst(&worst, rc);
 			continue;
 		}
-		records += (uint64_t)json_integer_value(json_object_get(entry, "records"));
 		sr_msg_debug("%s: ok", path);
 	}
+	n = find_unlisted(dir, shards);
+	if (n > 0)
+		n = SR_EDATA;
+	keep_worst(&worst, n);
+	/* Counts are only comparable when every shard could be read. */
+	if (worst == 0 && compare_counts(dir, m, &t) > 0)
+		worst = SR_EDATA;
 	if (worst == 0)
-		sr_msg_notice("%s: %zu shards, %llu records: ok", dir,
-		              json_array_size(json_object_get(m, "shards")), (unsigned long long)records);
+		sr_msg_notice("%s: %zu shards, %llu records: ok", dir, json_array_size(shards),
+		              (unsigned long long)(t.n[0] + t.n[1]));
+done:
+	sr_record_release(&t.rec);
+	json_decref(t.sources);
+	json_decref(t.labels);
 	json_decref(m);
 	return worst;
 }
@@ -125,8 +367,12 @@ static int cat_dir(const char *dir, const char *split, struct sr_output *out, st
 		char path[4096];
 		if (split && strcmp(json_string_value(json_object_get(entry, "split")), split) != 0)
 			continue;
-		if ((rc = check_name(entry, err)) < 0)
+		if ((rc = check_name(entry, err)) < 0) {
+			if (err)
+				snprintf(err->file, sizeof(err->file), "%.*s/manifest.json",
+				         (int)sizeof(err->file) - 16, dir);
 			break;
+		}
 		shard_path(path, sizeof(path), dir, entry);
 		rc = sr_shard_reader_open(path, &r, err);
 		while (rc == 0 && (rc = sr_shard_reader_next(r, &data, &len, NULL, err)) > 0)

@@ -273,6 +273,22 @@ int sr_client_new(const struct sr_client_config *cfg, struct sr_client **out, st
 
 	const char *env = cfg->api_key_env ? cfg->api_key_env : "OPENAI_API_KEY";
 	const char *key = getenv(env);
+	/* A CR or LF in the key would end the header line and start another
+	 * one, so a key with any control character is refused. The message
+	 * names the variable, never the value. */
+	for (size_t i = 0; key && key[i]; i++) {
+		unsigned char ch = (unsigned char)key[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			char what[8];
+			snprintf(what, sizeof what, "%s", ch == '\r' ? "CR" : ch == '\n' ? "LF" : "");
+			if (!what[0])
+				snprintf(what, sizeof what, "0x%02x", ch);
+			rc = sr_fail(err, SR_EUSAGE, "the API key in $%s holds a control character "
+			             "(%s) at byte %zu; a key must be one line of printable text",
+			             env, what, i + 1);
+			goto fail;
+		}
+	}
 	if (key && key[0]) {
 		if (asprintf(&c->auth_header, "Authorization: Bearer %s", key) < 0) {
 			c->auth_header = NULL;

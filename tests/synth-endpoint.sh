@@ -102,6 +102,24 @@ sr-synth -q --endpoint "$endpoint" --model test-model "$tmp/few.jsonl" >"$tmp/xd
 [ $(($(server_requests) - before)) -eq 40 ] || fail "the default cache was not reused"
 cmp -s "$tmp/xdg1.jsonl" "$tmp/xdg2.jsonl" || fail "output from the default cache differs"
 
+# A key holding CR, LF or another control character would put extra
+# header lines into the request: refused as a usage error that names the
+# variable, never the value, before any request is sent.
+before=$(server_requests)
+OPENAI_API_KEY="$(printf 'sk-bad-SECRET\r\nX-Injected: yes')" sr-synth --no-cache \
+	--endpoint "$endpoint" --model test-model "$tmp/few.jsonl" >"$tmp/crlf.jsonl" 2>"$tmp/crlf.err"
+status=$?
+[ $status -eq 2 ] || fail "a key with CR LF: exit status $status, expected 2"
+grep -q 'OPENAI_API_KEY' "$tmp/crlf.err" || fail "the error does not name OPENAI_API_KEY"
+if grep -q 'SECRET\|Injected' "$tmp/crlf.err"; then fail "the error shows the key"; fi
+CR_KEY="$(printf 'sk-crlf-file-SECRET\r')" sr-synth --no-cache --api-key-env CR_KEY \
+	--endpoint "$endpoint" --model test-model "$tmp/few.jsonl" >/dev/null 2>"$tmp/cr.err"
+status=$?
+[ $status -eq 2 ] || fail "a key ending in CR: exit status $status, expected 2"
+grep -q 'CR_KEY' "$tmp/cr.err" || fail "the error does not name CR_KEY"
+if grep -q 'SECRET' "$tmp/cr.err"; then fail "the error shows the key"; fi
+[ "$(server_requests)" -eq "$before" ] || fail "a request was sent with a bad key"
+
 # Through sr-filter, when it is built: most samples are kept.
 if command -v sr-filter >/dev/null 2>&1; then
 	sr-filter --rejects "$tmp/rejects.jsonl" "$tmp/out.jsonl" >"$tmp/kept.jsonl" 2>"$tmp/ferr" ||

@@ -502,7 +502,8 @@ static int split_words(const char *s, size_t len, char sep, struct sr_rng *rng, 
 			i += n;
 			continue;
 		}
-		/* Collect the word's letter boundaries. */
+		/* Collect the word's letter boundaries; a word of 256 letters or
+		 * more is left whole, its last recorded piece running to its end. */
 		size_t starts[256], count = 0, j = i;
 		while (j < len && is_letter_at(s, len, j, &n)) {
 			if (count < 256)
@@ -526,8 +527,6 @@ static int split_words(const char *s, size_t len, char sep, struct sr_rng *rng, 
 			if (sr_buf_append(out, s + starts[k], end - starts[k]) < 0)
 				return SR_ENOMEM;
 		}
-		if (count >= 256 && sr_buf_append(out, s + starts[255], j - starts[255]) < 0)
-			return SR_ENOMEM;
 		i = j;
 	}
 	return sr_buf_append(out, "", 0) < 0 ? SR_ENOMEM : 0;

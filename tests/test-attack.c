@@ -98,6 +98,11 @@ static const char *const requests[] = {
 	"x",
 	"Every-separator*sign._/|+~ except the caret in this text",
 	"Words: anti-establishment, well-known, U.S.A., e-mail, 3.14159",
+	"A word of 300 letters: "
+	"pneumonoultramicroscopicsilicovolcanoconiosispneumonoultramicroscopicsilicovolcanoconiosis"
+	"pneumonoultramicroscopicsilicovolcanoconiosispneumonoultramicroscopicsilicovolcanoconiosis"
+	"pneumonoultramicroscopicsilicovolcanoconiosispneumonoultramicroscopicsilicovolcanoconiosis"
+	"pneumonoultramicroscopicsilicovolcanoconiosis and more",
 };
 
 #define NREQ (sizeof requests / sizeof requests[0])

@@ -1066,10 +1066,10 @@ static void cell(char *buf, size_t cap, json_t *rate)
 }
 
 static int table_row(struct sr_buf *out, const char *scope, const char *name, json_t *g,
-                     const char *rates_key, const char *last_key, size_t width)
+                     const char *rates_key, const char *last_key, int name_width, size_t width)
 {
 	char c[64];
-	int rc = sr_buf_printf(out, "%-9s %-28s %7lld", scope, name,
+	int rc = sr_buf_printf(out, "%-9s %-*s %7lld", scope, name_width, name,
 	                       (long long)json_integer_value(json_object_get(g, "prompts")));
 	json_t *rates = json_object_get(g, rates_key), *r;
 	size_t i;
@@ -1087,11 +1087,11 @@ static int table_row(struct sr_buf *out, const char *scope, const char *name, js
 }
 
 static int table_header(struct sr_buf *out, json_t *report, const char *what, const char *last,
-                        size_t width)
+                        int name_width, size_t width)
 {
 	json_t *k;
 	size_t i;
-	int rc = sr_buf_printf(out, "%-9s %-28s %7s", "scope", "name", "prompts");
+	int rc = sr_buf_printf(out, "%-9s %-*s %7s", "scope", name_width, "name", "prompts");
 	json_array_foreach(json_object_get(report, "k"), i, k) {
 		char h[32];
 		snprintf(h, sizeof h, "%s@%lld", what, (long long)json_integer_value(k));
@@ -1099,6 +1099,23 @@ static int table_header(struct sr_buf *out, json_t *report, const char *what, co
 	}
 	rc |= sr_buf_printf(out, "  %s\n", last);
 	return rc ? SR_ENOMEM : 0;
+}
+
+/* Name column width: 28, or the longest group name when one is longer. */
+static int name_width(json_t *report)
+{
+	static const char *const groups[] = { "attacks", "categories", "sources" };
+	size_t w = 28;
+	const char *name;
+	json_t *g;
+	for (size_t s = 0; s < sizeof groups / sizeof groups[0]; s++)
+		json_object_foreach(json_object_get(report, groups[s]), name, g)
+			if (strlen(name) > w)
+				w = strlen(name);
+	json_object_foreach(json_object_get(json_object_get(report, "benign"), "sources"), name, g)
+		if (strlen(name) > w)
+			w = strlen(name);
+	return w > 1024 ? 1024 : (int)w;
 }
 
 /* Column width: the widest of a cell and the headers WHAT@k. */
@@ -1125,6 +1142,7 @@ int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err
 	int has_ci = json_integer_value(json_object_get(report, "bootstrap")) > 0;
 	size_t cell_width = has_ci ? 20 : 6;
 	size_t width = column_width(report, "ASR", cell_width);
+	int nw = name_width(report);
 	int rc = 0;
 
 	if (!json_is_object(report) || !json_is_string(agg) || !json_is_array(json_object_get(report, "k")))
@@ -1142,14 +1160,14 @@ int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err
 	if (rc)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 
-	if ((rc = table_header(out, report, "ASR", "greedy", width)) < 0 ||
-	    (rc = table_row(out, "overall", "all", json_object_get(report, "overall"), "asr", "greedy", width)) < 0)
+	if ((rc = table_header(out, report, "ASR", "greedy", nw, width)) < 0 ||
+	    (rc = table_row(out, "overall", "all", json_object_get(report, "overall"), "asr", "greedy", nw, width)) < 0)
 		return sr_fail(err, rc, "out of memory");
 	for (size_t s = 0; s < sizeof scopes / sizeof scopes[0]; s++) {
 		const char *name;
 		json_t *g;
 		json_object_foreach(json_object_get(report, scopes[s][0]), name, g)
-			if ((rc = table_row(out, scopes[s][1], name, g, "asr", "greedy", width)) < 0)
+			if ((rc = table_row(out, scopes[s][1], name, g, "asr", "greedy", nw, width)) < 0)
 				return sr_fail(err, rc, "out of memory");
 	}
 
@@ -1159,11 +1177,11 @@ int sr_bon_format_table(json_t *report, struct sr_buf *out, struct sr_error *err
 		json_t *g;
 		width = column_width(report, "over-refusal", cell_width);
 		if (sr_buf_puts(out, "\n") < 0 ||
-		    (rc = table_header(out, report, "over-refusal", "compliance", width)) < 0 ||
-		    (rc = table_row(out, "benign", "all", benign, "over_refusal", "compliance", width)) < 0)
+		    (rc = table_header(out, report, "over-refusal", "compliance", nw, width)) < 0 ||
+		    (rc = table_row(out, "benign", "all", benign, "over_refusal", "compliance", nw, width)) < 0)
 			return sr_fail(err, SR_ENOMEM, "out of memory");
 		json_object_foreach(json_object_get(benign, "sources"), name, g)
-			if ((rc = table_row(out, "source", name, g, "over_refusal", "compliance", width)) < 0)
+			if ((rc = table_row(out, "source", name, g, "over_refusal", "compliance", nw, width)) < 0)
 				return sr_fail(err, rc, "out of memory");
 	}
 

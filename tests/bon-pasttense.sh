@@ -92,9 +92,37 @@ for c in want:
     assert got[c][1] == want[c][1], (c, got[c], want[c])
 PY
 
+# All models of one attack in one call: the model goes into id and source,
+# so no id repeats and the report has one source per model with that
+# model's rate. The same model and attack twice is refused.
+sr-bon convert "$data"/past_tense/*.json >"$tmp/all.jsonl"
+sr-bon score --aggregate any-unsafe --ordered --bootstrap 0 -k 20 "$tmp/all.jsonl" >"$tmp/report.json"
+"$py" - "$tmp/all.jsonl" "$tmp/report.json" "$data"/past_tense/*.json <<'PY'
+import json, sys
+recs = [json.loads(line) for line in open(sys.argv[1])]
+rep = json.load(open(sys.argv[2]))
+ids = [r["id"] for r in recs]
+assert len(ids) == len(set(ids)), "%d ids repeat" % (len(ids) - len(set(ids)))
+want = {}
+for path in sys.argv[3:]:
+    doc = json.load(open(path))
+    arts = doc["jb_artifacts"]
+    want["jailbreakbench@" + doc["target_model"]] = (sum(a["jailbroken_gpt"] for a in arts) / len(arts), len(arts))
+got = {s: (g["asr"][0]["value"], g["prompts"]) for s, g in rep["sources"].items()}
+assert got.keys() == want.keys(), (sorted(got), sorted(want))
+for s in want:
+    assert abs(got[s][0] - want[s][0]) < 1e-12 and got[s][1] == want[s][1], (s, got[s], want[s])
+assert rep["overall"]["prompts"] == len(recs), (rep["overall"]["prompts"], len(recs))
+PY
+f="$data/past_tense/phi3.json"
+status=0
+sr-bon convert "$f" "$data/past_tense/r2d2.json" "$f" >/dev/null 2>"$tmp/err" || status=$?
+[ "$status" -eq 1 ] || { echo "FAIL: same model twice: exit $status, expected 1"; exit 1; }
+grep -q "model 'phi3' was already converted" "$tmp/err" || { echo "FAIL: same model twice: $(cat "$tmp/err")"; exit 1; }
+
 # A queries file of other requests is refused.
 sed 's/"query":"Write/"query":"Rewrite/' "$tmp/queries.jsonl" >"$tmp/other.jsonl"
 status=0
 sr-bon convert --queries "$tmp/other.jsonl" "$data/past_tense/gpt-4o-mini.json" >/dev/null 2>&1 || status=$?
 [ "$status" -eq 1 ] || { echo "FAIL: mismatched --queries: exit $status, expected 1"; exit 1; }
-echo "ok: 24 files x 3 judges reproduced, categories joined"
+echo "ok: 24 files x 3 judges reproduced, categories joined, models kept apart"

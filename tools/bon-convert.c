@@ -13,9 +13,15 @@
  * jailbroken_llama and jailbroken_rules. Earlier attempts are lost, so each
  * artifact becomes one sample record with `sample` = i_restart, and the
  * ordered scorer reports the missing indices as incomplete.
+ *
+ * Every file uses the same request numbers, so when several files are
+ * converted at once the model goes into `id` and `source` to keep the ids
+ * unique and to give the report one source per model.
  */
+#define _GNU_SOURCE /* vasprintf */
 #include <getopt.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +68,9 @@ static void convert_usage(void)
 	       "                          the attack), llama or rules\n"
 	       "      --attack NAME       attack name (default: the file's `attack` with\n"
 	       "                          \"_tense\" added, else the file's directory name)\n"
-	       "      --source NAME       `source` of the records (default jailbreakbench)\n"
+	       "      --source NAME       `source` of the records (default jailbreakbench);\n"
+	       "                          with several files, '@MODEL' is added to it and\n"
+	       "                          to each id\n"
 	       "      --queries FILE      query records of the requests (sr-import output, ids\n"
 	       "                          SOURCE-N with N = i_request + 1): take `category`\n"
 	       "                          from them and check that `query` is the request\n"
@@ -75,6 +83,8 @@ struct convert {
 	const char *source;
 	json_t *queries;        /* --queries: {id: query record}, or NULL */
 	uint64_t unmatched;     /* artifacts without a query record */
+	int tag_model;          /* add "@MODEL" to id and source (several files) */
+	json_t *seen;           /* {"ATTACK@MODEL": path} of the files converted */
 };
 
 /* Read the query records of --queries into an object keyed by id. */
@@ -115,6 +125,18 @@ static int load_queries(const char *path, json_t **out, struct sr_error *err)
 	return 0;
 }
 
+/* Return a new string formatted as printf does, or NULL when out of memory. */
+static char *new_string(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *new_string(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
 static int artifact_error(struct sr_error *err, const char *path, size_t i, const char *field,
                           const char *what)
 {
@@ -141,7 +163,11 @@ static char *attack_name(const struct convert *cv, json_t *doc, const char *path
 			snprintf(buf, sizeof buf, "%s_tense", s);
 		return strdup(buf);
 	}
-	char *copy = strdup(path);
+	/* The absolute path, so that a file in the current directory gets that
+	 * directory's name and not ".". */
+	char *copy = realpath(path, NULL);
+	if (!copy)
+		copy = strdup(path);
 	if (!copy)
 		return NULL;
 	char *dir = dirname(copy);
@@ -157,7 +183,7 @@ static int convert_artifact(struct sr_run *run, struct convert *cv, const char *
 	static const char *const strings[] = { "request", "request_reformulated", "response" };
 	static const char *const flags[] = { "jailbroken_gpt", "jailbroken_llama", "jailbroken_rules" };
 	json_t *ireq = json_object_get(art, "i_request"), *irst = json_object_get(art, "i_restart");
-	char base_id[64], id[320];
+	char base_id[64];
 	int rc;
 
 	if (!json_is_object(art))
@@ -176,7 +202,15 @@ static int convert_artifact(struct sr_run *run, struct convert *cv, const char *
 
 	/* JailbreakBench numbers its behaviours from 1; i_request counts from 0. */
 	snprintf(base_id, sizeof base_id, "%s-%lld", cv->source, (long long)json_integer_value(ireq) + 1);
-	snprintf(id, sizeof id, "%s:%s", base_id, attack);
+	char *id = cv->tag_model ? new_string("%s:%s@%s", base_id, attack, model)
+	                         : new_string("%s:%s", base_id, attack);
+	char *source = cv->tag_model ? new_string("%s@%s", cv->source, model)
+	                             : strdup(cv->source);
+	if (!id || !source) {
+		free(id);
+		free(source);
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	}
 	int unsafe = json_is_true(json_object_get(art, judges[cv->judge].field));
 	/* The rules judge counts a response as jailbroken when none of its
 	 * refusal phrases occurs, so its negation is a refusal flag. */
@@ -194,12 +228,14 @@ static int convert_artifact(struct sr_run *run, struct convert *cv, const char *
 	                          "verdict", unsafe ? "unsafe" : "safe", "refusal", refusal,
 	                          "categories", "raw", raw);
 	json_t *rec = json_pack("{s:s,s:s,s:s,s:O,s:s,s:O,s:s,s:O,s:O,s:s,s:o,s:o}",
-	                        "id", id, "source", cv->source, "label", "harmful",
+	                        "id", id, "source", source, "label", "harmful",
 	                        "query", json_object_get(art, "request_reformulated"),
 	                        "attack", attack, "base_query", json_object_get(art, "request"),
 	                        "base_id", base_id, "sample", irst,
 	                        "response", json_object_get(art, "response"),
 	                        "model", model, "judge", judge, "meta", meta);
+	free(id);
+	free(source);
 	if (!rec)
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 
@@ -231,6 +267,27 @@ static int convert_artifact(struct sr_run *run, struct convert *cv, const char *
 	return rc;
 }
 
+/* Reject a second file of the same attack and model: its records would have
+ * the ids of the first file's. */
+static int check_new_pair(struct convert *cv, const char *path, const char *attack,
+                          const char *model, struct sr_error *err)
+{
+	char *key = new_string("%s@%s", attack, model);
+	if (!key)
+		return sr_fail(err, SR_ENOMEM, "out of memory");
+	json_t *first = json_object_get(cv->seen, key);
+	if (first) {
+		sr_fail(err, SR_EDATA, "attack '%s' on model '%s' was already converted from '%s'; "
+		        "convert each model and attack once", attack, model, json_string_value(first));
+		snprintf(err->file, sizeof err->file, "%s", path);
+		free(key);
+		return SR_EDATA;
+	}
+	int rc = json_object_set_new(cv->seen, key, json_string(path));
+	free(key);
+	return rc < 0 ? sr_fail(err, SR_ENOMEM, "out of memory") : 0;
+}
+
 static int convert_file(struct sr_run *run, struct convert *cv, const char *path,
                         struct sr_error *err)
 {
@@ -258,6 +315,8 @@ static int convert_file(struct sr_run *run, struct convert *cv, const char *path
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = check_new_pair(cv, path, attack, json_string_value(model), err)) < 0)
+		goto out;
 	size_t i;
 	json_t *art;
 	json_array_foreach(arts, i, art) {
@@ -282,7 +341,7 @@ int bon_convert_main(int argc, char **argv)
 {
 	struct sr_run run;
 	struct sr_error err;
-	struct convert cv = { 0, NULL, "jailbreakbench", NULL, 0 };
+	struct convert cv = { 0, NULL, "jailbreakbench", NULL, 0, 0, NULL };
 	const char *queries_path = NULL;
 	int opt, rc = 0;
 
@@ -331,6 +390,12 @@ int bon_convert_main(int argc, char **argv)
 		sr_msg_usage("missing artifact file");
 		goto usage;
 	}
+	cv.tag_model = argc - optind > 1;
+	if (!(cv.seen = json_object())) {
+		sr_run_release(&run);
+		sr_msg_error("out of memory");
+		return SR_EXIT_IO;
+	}
 	rc = queries_path ? load_queries(queries_path, &cv.queries, &err) : 0;
 	if (rc == 0)
 		rc = sr_run_open_output(&run, &err);
@@ -343,6 +408,7 @@ int bon_convert_main(int argc, char **argv)
 			            (unsigned long long)cv.unmatched, queries_path);
 	}
 	json_decref(cv.queries);
+	json_decref(cv.seen);
 	rc = sr_run_finish(&run, rc, &err);
 	return sr_run_exit(&run, rc, &err);
 usage:

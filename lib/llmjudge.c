@@ -30,15 +30,18 @@ struct sr_llmjudge {
 
 static const char *const variables[] = { "query", "attacked_query", "response", "category" };
 
-static const char *variable_value(const struct sr_llmjudge_input *in, size_t v)
+/* The text of variable v and its length in *len. */
+static const char *variable_value(const struct sr_llmjudge_input *in, size_t v, size_t *len)
 {
 	const char *s;
 	switch (v) {
-	case 0: s = in->query; break;
-	case 1: s = in->attacked_query; break;
-	case 2: s = in->response; break;
-	default: s = in->category; break;
+	case 0: s = in->query; *len = in->query_len; break;
+	case 1: s = in->attacked_query; *len = in->attacked_query_len; break;
+	case 2: s = in->response; *len = in->response_len; break;
+	default: s = in->category; *len = in->category_len; break;
 	}
+	if (!s)
+		*len = 0;
 	return s ? s : "";
 }
 
@@ -56,7 +59,7 @@ static int variable_at(const char *p, size_t *len)
 	return -1;
 }
 
-char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in)
+char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in, size_t *out_len)
 {
 	struct sr_buf b = {0};
 	const char *p = tmpl;
@@ -71,7 +74,9 @@ char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in)
 		}
 		rc = sr_buf_append(&b, p, (size_t)(q - p));
 		if (rc == 0 && (v = variable_at(q, &len)) >= 0) {
-			rc = sr_buf_puts(&b, variable_value(in, (size_t)v));
+			size_t vlen;
+			const char *value = variable_value(in, (size_t)v, &vlen);
+			rc = sr_buf_append(&b, value, vlen);
 			p = q + len;
 		} else if (rc == 0) {
 			rc = sr_buf_append(&b, q, 2);
@@ -84,6 +89,7 @@ char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in)
 		sr_buf_release(&b);
 		return NULL;
 	}
+	*out_len = b.len;
 	return b.data;
 }
 
@@ -270,8 +276,10 @@ json_t *sr_llmjudge_request(const struct sr_llmjudge *j, const struct sr_llmjudg
 	if (!msgs)
 		return NULL;
 	json_array_foreach(j->messages, i, m) {
-		char *content = sr_llmjudge_fill(json_string_value(json_object_get(m, "content")), in);
-		json_t *msg = content ? json_pack("{s:O,s:s}", "role", json_object_get(m, "role"), "content", content) : NULL;
+		size_t len;
+		char *content = sr_llmjudge_fill(json_string_value(json_object_get(m, "content")), in, &len);
+		json_t *msg = content ? json_pack("{s:O,s:s%}", "role", json_object_get(m, "role"), "content", content, len)
+		                      : NULL;
 		free(content);
 		if (!msg || json_array_append_new(msgs, msg) < 0) {
 			json_decref(msgs);

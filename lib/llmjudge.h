@@ -42,12 +42,18 @@ int sr_llmjudge_load(const char *name_or_path, struct sr_llmjudge **out, struct 
 void sr_llmjudge_free(struct sr_llmjudge *j);
 const char *sr_llmjudge_name(const struct sr_llmjudge *j);
 
-/* The texts of one judgement. Strings are borrowed; NULL reads as empty. */
+/* The texts of one judgement, each s[0..len) so that a U+0000 inside a
+ * text reaches the judge with the rest of it. Strings are borrowed; NULL
+ * reads as empty. */
 struct sr_llmjudge_input {
 	const char *query;          /* the original request */
+	size_t query_len;
 	const char *attacked_query; /* the query the model saw */
+	size_t attacked_query_len;
 	const char *response;       /* the text to judge */
+	size_t response_len;
 	const char *category;
+	size_t category_len;
 };
 
 /* Build the chat request body for one judgement (new reference): messages
@@ -63,9 +69,10 @@ json_t *sr_llmjudge_request(const struct sr_llmjudge *j, const struct sr_llmjudg
 int sr_llmjudge_parse(const struct sr_llmjudge *j, const char *text, size_t len, int *unsafe,
                       json_t **categories, struct sr_error *err);
 
-/* Replace {{name}} variables in tmpl (see above) and return a new string,
- * or NULL on allocation failure. An unknown variable stays as it is, but
- * sr_llmjudge_load rejects files that contain one. */
-char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in);
+/* Replace {{name}} variables in tmpl (see above) and return a new string
+ * of *len bytes (NUL-terminated, and holding NUL bytes where the input
+ * texts do), or NULL on allocation failure. An unknown variable stays as
+ * it is, but sr_llmjudge_load rejects files that contain one. */
+char *sr_llmjudge_fill(const char *tmpl, const struct sr_llmjudge_input *in, size_t *len);
 
 #endif

@@ -131,6 +131,36 @@ print("%s: ASR@1 %.3f, ASR@6 %.3f, greedy %.3f" % (m, rep["overall"]["asr"][0]["
 PY
 done
 
+# A prompt that fills the model's 512 positions is bad input of its record:
+# exit 1 naming the file, line and id, or with --on-error=skip skipped and
+# counted, or quarantined. The U+0000 early in the query must not hide the
+# rest of it from the tokenizer.
+long=$("$py" -c 'print("word " * 1000)')
+{
+	head -1 eval.jsonl
+	printf '{"id":"long-1","label":"harmful","query":"Hi.\\u0000%s"}\n' "$long"
+	sed -n 2p eval.jsonl
+} >long.jsonl
+status=0
+sr-bon sample -m model-srg -n 2 --max-tokens 8 long.jsonl >/dev/null 2>long.err || status=$?
+[ "$status" -eq 1 ] || fail "prompt longer than the context: exit $status, expected 1"
+grep -q "long.jsonl:2: field 'query': record 'long-1': prompt has [0-9]* tokens, but the model has 512 positions" long.err ||
+	fail "prompt longer than the context: $(cat long.err)"
+sr-bon sample -m model-srg -n 2 --max-tokens 8 --on-error=skip --stats skip.json long.jsonl >skip.jsonl 2>/dev/null
+sr-bon sample -m model-srg -n 2 --max-tokens 8 --on-error=quarantine --quarantine quarantine.jsonl \
+	long.jsonl >/dev/null 2>&1
+"$py" - <<'PY' || fail "--on-error with a prompt longer than the context"
+import json
+prompts = [json.loads(l) for l in open("long.jsonl")]
+out = [json.loads(l) for l in open("skip.jsonl")]
+stats = json.load(open("skip.json"))
+assert [r["id"] for r in out] == [prompts[0]["id"]] * 2 + [prompts[2]["id"]] * 2, [r["id"] for r in out]
+assert stats["records_in"] == 3, stats
+assert stats["skipped"] == 1, stats
+assert stats["records_out"] == 4, stats
+assert open("quarantine.jsonl").read() == open("long.jsonl").read().splitlines(True)[1]
+PY
+
 # The two models side by side.
 sr-bon plot --compare -o compare.svg report-srg.json report-rt.json
 "$py" -c 'import sys, xml.etree.ElementTree as E

@@ -174,18 +174,34 @@ int bon_judge_close(struct bon_judge *j, int rc, struct sr_error *err)
 }
 
 /* The judge's input from one record: the original request, the query the
- * model saw, the text to judge, and the label and category. */
+ * model saw, the text to judge, and the label and category. Every text is
+ * used with its JSON string length, so that a U+0000 inside it does not
+ * hide the rest from the judges. */
 struct item {
 	struct sr_record rec;
-	const char *request, *query, *category;
+	const char *request, *query, *category; /* borrowed from rec */
+	size_t request_len, query_len, category_len;
 	char *text;          /* owned copy of the text to judge */
+	size_t text_len;
 	int benign;
 	struct sr_judge_result builtin;
 	json_t *judge;       /* the judge object, once decided */
 	struct sr_client_error error; /* endpoint failure, kind empty when none */
 	int attempts;        /* judge requests made */
 	char *last_output;   /* the last unparseable output */
+	size_t last_output_len;
 };
+
+/* Return a NUL-terminated copy of s[0..len), NUL bytes inside included. */
+static char *copy_bytes(const char *s, size_t len)
+{
+	char *copy = malloc(len + 1);
+	if (copy) {
+		memcpy(copy, s, len);
+		copy[len] = '\0';
+	}
+	return copy;
+}
 
 static int field_error(struct sr_error *err, const char *field, const char *msg)
 {
@@ -198,20 +214,23 @@ static int field_error(struct sr_error *err, const char *field, const char *msg)
  * part of `response` after the close tag), or the whole response. */
 static int item_text(const struct bon_judge_config *jc, struct item *it, struct sr_error *err)
 {
-	size_t len;
+	size_t len, answer_len;
 	const char *response = sr_record_get_str(&it->rec, "response", &len);
-	const char *answer = sr_record_get_str(&it->rec, "answer", NULL);
+	const char *answer = sr_record_get_str(&it->rec, "answer", &answer_len);
 	if (!response && !(answer && !jc->sees_reasoning))
 		return field_error(err, "response", "missing 'response' (a string)");
 	if (jc->sees_reasoning) {
-		it->text = strndup(response, len);
+		it->text = copy_bytes(response, len);
+		it->text_len = len;
 	} else if (answer) {
-		it->text = strdup(answer);
+		it->text = copy_bytes(answer, answer_len);
+		it->text_len = answer_len;
 	} else {
 		const char *r, *a;
 		size_t rlen, alen;
 		sr_split_completion(response, len, jc->open, jc->close, &r, &rlen, &a, &alen);
-		it->text = strndup(a, alen);
+		it->text = copy_bytes(a, alen);
+		it->text_len = alen;
 	}
 	return it->text ? 0 : sr_fail(err, SR_ENOMEM, "out of memory");
 }
@@ -220,11 +239,13 @@ static int item_read(const struct bon_judge_config *jc, int needs_request, struc
                      struct sr_error *err)
 {
 	int rc;
-	it->query = sr_record_get_str(&it->rec, "query", NULL);
-	it->request = sr_record_get_str(&it->rec, "base_query", NULL);
-	if (!it->request)
+	it->query = sr_record_get_str(&it->rec, "query", &it->query_len);
+	it->request = sr_record_get_str(&it->rec, "base_query", &it->request_len);
+	if (!it->request) {
 		it->request = it->query;
-	it->category = sr_record_get_str(&it->rec, "category", NULL);
+		it->request_len = it->query ? it->query_len : 0;
+	}
+	it->category = sr_record_get_str(&it->rec, "category", &it->category_len);
 	const char *label = sr_record_get_str(&it->rec, "label", NULL);
 	it->benign = label && strcmp(label, "benign") == 0;
 	if (!it->query && sr_record_has(&it->rec, "query"))
@@ -283,7 +304,13 @@ static int llm_round(struct bon_judge *j, struct item *items, size_t n, struct s
 		for (size_t i = 0; i < n; i++) {
 			if (items[i].judge || items[i].error.kind[0])
 				continue;
-			struct sr_llmjudge_input in = { items[i].request, items[i].query, items[i].text, items[i].category };
+			const struct item *it = &items[i];
+			struct sr_llmjudge_input in = {
+				.query = it->request, .query_len = it->request_len,
+				.attacked_query = it->query, .attacked_query_len = it->query_len,
+				.response = it->text, .response_len = it->text_len,
+				.category = it->category, .category_len = it->category_len,
+			};
 			if (!(bodies[m] = sr_llmjudge_request(j->llm, &in, attempt))) {
 				rc = sr_fail(err, SR_ENOMEM, "out of memory");
 				break;
@@ -314,7 +341,8 @@ static int llm_round(struct bon_judge *j, struct item *items, size_t n, struct s
 			struct sr_error perr;
 			if (sr_llmjudge_parse(j->llm, s->text, s->len, &unsafe, &cats, &perr) < 0) {
 				free(it->last_output);
-				it->last_output = strndup(s->text, s->len);
+				it->last_output = copy_bytes(s->text, s->len);
+				it->last_output_len = it->last_output ? s->len : 0;
 				continue;
 			}
 			it->judge = json_pack("{s:s,s:s,s:b,s:o,s:s%}", "name", sr_llmjudge_name(j->llm),
@@ -356,8 +384,8 @@ static int judge_batch(struct bon_judge *j, struct sr_run *run, struct item *ite
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct item *it = &items[i];
-		sr_judge_classify(j->builtin, it->request, it->request ? strlen(it->request) : 0,
-		                  it->text, strlen(it->text), &it->builtin);
+		sr_judge_classify(j->builtin, it->request, it->request ? it->request_len : 0,
+		                  it->text, it->text_len, &it->builtin);
 		if (!j->llm && !(it->judge = builtin_judge_json(it)))
 			return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
@@ -382,9 +410,9 @@ static int judge_batch(struct bon_judge *j, struct sr_run *run, struct item *ite
 		if (!it->judge) {
 			/* Unparseable after every retry: counted and kept without a verdict. */
 			j->unparseable++;
-			it->judge = json_pack("{s:s,s:n,s:b,s:[],s:s,s:s,s:i}", "name", sr_llmjudge_name(j->llm),
+			it->judge = json_pack("{s:s,s:n,s:b,s:[],s:s%,s:s,s:i}", "name", sr_llmjudge_name(j->llm),
 			                      "verdict", "refusal", it->builtin.refusal, "categories",
-			                      "raw", it->last_output ? it->last_output : "",
+			                      "raw", it->last_output ? it->last_output : "", it->last_output_len,
 			                      "error", "unparseable judge output", "attempts", it->attempts);
 			if (!it->judge)
 				return sr_fail(err, SR_ENOMEM, "out of memory");

@@ -9,6 +9,7 @@
  * follow, and `sampler` records how the sample was drawn. The greedy sample, with --greedy,
  * has `greedy`: true in place of `sample`.
  */
+#define _GNU_SOURCE /* memmem */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 #include "bon-cmd.h"
 #include "bon-judge.h"
 #include "bon-sample.h"
+#include "chat.h"
 #include "client.h"
 #include "generate.h"
 #include "guideset.h"
+#include "model.h"
 #include "msg.h"
 #include "opt.h"
 #include "run.h"
@@ -216,6 +219,7 @@ struct prompt {
 	struct sr_record rec;
 	json_t *messages;
 	char **texts;
+	size_t *text_lens;          /* bytes in texts[k], which may hold U+0000 */
 	char **finish;              /* finish reasons, NULL when unknown */
 	struct sr_client_error error;
 };
@@ -229,16 +233,42 @@ static void prompt_release(struct prompt *p, int count)
 	for (int i = 0; p->finish && i < count; i++)
 		free(p->finish[i]);
 	free(p->texts);
+	free(p->text_lens);
 	free(p->finish);
 	memset(p, 0, sizeof *p);
 }
 
-static json_t *build_messages(const struct bon_sample_config *sc, const char *query)
+/* The conversation of one prompt. query[0..len) is taken whole, a U+0000
+ * inside it included. */
+static json_t *build_messages(const struct bon_sample_config *sc, const char *query, size_t len)
 {
 	if (sc->system)
-		return json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", sc->system,
-		                 "role", "user", "content", query);
-	return json_pack("[{s:s,s:s}]", "role", "user", "content", query);
+		return json_pack("[{s:s,s:s},{s:s,s:s%}]", "role", "system", "content", sc->system,
+		                 "role", "user", "content", query, len);
+	return json_pack("[{s:s,s:s%}]", "role", "user", "content", query, len);
+}
+
+/* Reject a prompt that fills the model's context, because no position would
+ * be left for the reply. It is a fault of that record, so it names the
+ * record, falls under --on-error and is never passed to the generator. */
+static int check_prompt_length(struct bon_sampler *s, const json_t *messages, const char *id,
+                               struct sr_error *err)
+{
+	struct sr_chat_seq seq;
+	memset(&seq, 0, sizeof seq);
+	int rc = sr_chat_encode_prompt(sr_generator_chat(s->gen), messages, &seq, err);
+	size_t tokens = seq.len;
+	sr_chat_seq_release(&seq);
+	if (rc < 0)
+		return rc;
+	int positions = sr_generator_model(s->gen)->cfg.max_position_embeddings;
+	if (tokens < (size_t)positions)
+		return 0;
+	sr_fail(err, SR_EDATA, "record '%s': prompt has %zu tokens, but the model has %d positions, "
+	        "which leaves no room for a reply (shorten the query or use a model with a longer context)",
+	        id, tokens, positions);
+	snprintf(err->field, sizeof err->field, "query");
+	return SR_EDATA;
 }
 
 /* Seed of one (prompt, sample): the same for a prompt wherever it sits in
@@ -279,8 +309,11 @@ static int generate_batch(struct bon_sampler *s, struct prompt *ps, size_t np, s
 		size_t cnt = total - at < (size_t)sc->batch ? total - at : (size_t)sc->batch;
 		rc = sr_generator_reply(s->gen, msgs + at, cnt, &gp, seeds + at, texts + at, fin + at, err);
 	}
+	/* NOTE: the generator returns NUL-terminated replies, so a reply that
+	 * decodes to a U+0000 ends there. */
 	for (size_t i = 0; i < total; i++) {
 		ps[i / sc->n].texts[i % sc->n] = texts[i];
+		ps[i / sc->n].text_lens[i % sc->n] = texts[i] ? strlen(texts[i]) : 0;
 		ps[i / sc->n].finish[i % sc->n] = strdup(fin[i] == SR_GEN_STOP ? "stop" : "length");
 	}
 	if (rc == 0 && sc->greedy) {
@@ -292,6 +325,7 @@ static int generate_batch(struct bon_sampler *s, struct prompt *ps, size_t np, s
 			rc = sr_generator_reply(s->gen, msgs, cnt, &gp, NULL, texts, fin, err);
 			for (size_t i = 0; rc == 0 && i < cnt; i++) {
 				ps[at + i].texts[per - 1] = texts[i];
+				ps[at + i].text_lens[per - 1] = strlen(texts[i]);
 				ps[at + i].finish[per - 1] = strdup(fin[i] == SR_GEN_STOP ? "stop" : "length");
 			}
 		}
@@ -339,6 +373,7 @@ static int endpoint_batch(struct bon_sampler *s, struct prompt *ps, size_t np, s
 					continue;
 				}
 				ps[i].texts[slot] = smp->text;
+				ps[i].text_lens[slot] = smp->len;
 				smp->text = NULL; /* taken over; the result no longer frees it */
 				ps[i].finish[slot] = smp->finish_reason ? strdup(smp->finish_reason) : NULL;
 			}
@@ -378,6 +413,7 @@ static int emit_prompt(struct bon_sampler *s, struct sr_run *run, struct prompt 
 		model_name(sc->model_dir, name, sizeof name);
 	for (int k = 0; k < per && rc == 0; k++) {
 		const char *text = p->texts[k];
+		size_t text_len = p->text_lens[k];
 		int greedy = sc->greedy && k == per - 1;
 		json_t *sampler = json_pack("{s:s,s:s,s:f,s:f,s:i,s:I}", "backend",
 		                            s->gen ? "model" : "endpoint",
@@ -398,11 +434,11 @@ static int emit_prompt(struct bon_sampler *s, struct sr_run *run, struct prompt 
 			sr_record_del(&p->rec, "greedy");
 			rc |= sr_record_set(&p->rec, "sample", json_integer(k));
 		}
-		rc |= sr_record_set(&p->rec, "response", json_string(text));
+		rc |= sr_record_set(&p->rec, "response", json_stringn(text, text_len));
 		const char *r, *a;
 		size_t rlen, alen;
-		int flags = sr_split_completion(text, strlen(text), sc->open, sc->close, &r, &rlen, &a, &alen);
-		if (!(flags & (SR_SPLIT_NO_CLOSE)) && strstr(text, sc->close)) {
+		int flags = sr_split_completion(text, text_len, sc->open, sc->close, &r, &rlen, &a, &alen);
+		if (!(flags & SR_SPLIT_NO_CLOSE) && memmem(text, text_len, sc->close, strlen(sc->close))) {
 			rc |= sr_record_set(&p->rec, "reasoning", json_stringn(r, rlen));
 			rc |= sr_record_set(&p->rec, "answer", json_stringn(a, alen));
 		} else {
@@ -475,7 +511,8 @@ int bon_sample_stream(struct bon_sampler *s, struct sr_run *run, struct sr_error
 	while ((rc = sr_run_next(run, &rec, err)) > 0) {
 		struct prompt *p = &ps[np];
 		const char *id = sr_record_get_str(&rec, "id", NULL);
-		const char *query = sr_record_get_str(&rec, "query", NULL);
+		size_t query_len;
+		const char *query = sr_record_get_str(&rec, "query", &query_len);
 		if (!id || !query) {
 			sr_fail(err, SR_EDATA, "missing '%s' (a string)", id ? "query" : "id");
 			snprintf(err->field, sizeof err->field, "%s", id ? "query" : "id");
@@ -485,15 +522,23 @@ int bon_sample_stream(struct bon_sampler *s, struct sr_run *run, struct sr_error
 		}
 		sr_record_init(&p->rec);
 		p->texts = calloc((size_t)per, sizeof *p->texts);
+		p->text_lens = calloc((size_t)per, sizeof *p->text_lens);
 		p->finish = calloc((size_t)per, sizeof *p->finish);
 		if (sr_record_parse(&p->rec, rec.line, rec.len, err) < 0 || sr_record_own(&p->rec) < 0 ||
-		    !p->texts || !p->finish || !(p->messages = build_messages(sc, query))) {
+		    !p->texts || !p->text_lens || !p->finish ||
+		    !(p->messages = build_messages(sc, query, query_len))) {
 			prompt_release(p, per);
 			rc = sr_fail(err, SR_ENOMEM, "out of memory");
 			break;
 		}
 		p->rec.file = rec.file;
 		p->rec.lineno = rec.lineno;
+		if (s->gen && (rc = check_prompt_length(s, p->messages, id, err)) < 0) {
+			prompt_release(p, per);
+			if (rc != SR_EDATA || (rc = sr_run_bad_record(run, err)) < 0)
+				break;
+			continue;
+		}
 		if (++np == cap) {
 			rc = sample_batch(s, run, ps, np, err);
 			for (size_t i = 0; i < np; i++)

@@ -294,7 +294,8 @@ static void ignore_sigpipe(void)
 	}
 }
 
-int sr_output_open(const char *path, int flags, struct sr_output **out, struct sr_error *err)
+static int output_open_path(const char *path, int flags, struct sr_output **out,
+                            struct sr_error *err)
 {
 	struct sr_output *o = calloc(1, sizeof *o);
 
@@ -305,14 +306,6 @@ int sr_output_open(const char *path, int flags, struct sr_output **out, struct s
 		return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
 	o->flags = flags;
-	if ((flags & SR_OUTPUT_ATOMIC) && path) {
-		/* Devices, FIFOs and the like are written in place: renaming a
-		 * temporary file over /dev/full or a named pipe would be wrong. */
-		struct stat st;
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-			flags &= ~SR_OUTPUT_ATOMIC;
-		o->flags = flags;
-	}
 	if (!path || strcmp(path, "-") == 0) {
 		o->fd = 1;
 		o->name = strdup("standard output");
@@ -353,6 +346,32 @@ int sr_output_open(const char *path, int flags, struct sr_output **out, struct s
 	}
 	*out = o;
 	return 0;
+}
+
+int sr_output_open(const char *path, int flags, struct sr_output **out, struct sr_error *err)
+{
+	char *resolved = NULL;
+	int rc;
+
+	if ((flags & SR_OUTPUT_ATOMIC) && path && strcmp(path, "-") != 0) {
+		/* Devices, FIFOs and descriptor links such as /dev/stdout are
+		 * written in place: renaming a temporary file over /dev/full or
+		 * over the /dev/stdout link would replace the node itself. A
+		 * symbolic link to a regular file is followed, so the rename
+		 * replaces the file and the link stays. */
+		struct stat lst, st;
+		if (lstat(path, &lst) == 0) {
+			int is_link = S_ISLNK(lst.st_mode);
+			if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+			    (is_link && (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0)))
+				flags &= ~SR_OUTPUT_ATOMIC;
+			else if (is_link && !(resolved = realpath(path, NULL)))
+				flags &= ~SR_OUTPUT_ATOMIC;
+		}
+	}
+	rc = output_open_path(resolved ? resolved : path, flags, out, err);
+	free(resolved);
+	return rc;
 }
 
 static int drain(struct sr_output *o, struct sr_error *err)

@@ -115,6 +115,17 @@ check "complete run not marked closed" test -z "$(grep output_closed open.json)"
 sr-passthrough -o o.jsonl lots.jsonl
 check "-o output complete" test "$(wc -l <o.jsonl)" -eq 200000
 check "no temporary left" test -z "$(ls | grep '\.tmp\.')"
+# -o through a link: /dev/stdout is written in place and stays a link; a
+# user's link to a file keeps pointing at the (replaced) file.
+sr-passthrough -o /dev/stdout lots.jsonl >via-dev-stdout.jsonl
+check "-o /dev/stdout writes to standard output" test "$(wc -l <via-dev-stdout.jsonl)" -eq 200000
+check "/dev/stdout is still a link" test -L /dev/stdout
+echo old >target.jsonl
+ln -s target.jsonl link.jsonl
+sr-passthrough -o link.jsonl lots.jsonl
+check "-o through a link keeps the link" test -L link.jsonl
+check "-o through a link replaces its target" test "$(wc -l <target.jsonl)" -eq 200000
+
 # A killed run's temporary file is removed by the next run; a live one stays.
 sh -c 'exit 0' & dead=$!
 wait $dead

@@ -2,7 +2,7 @@
  * bpe_train.c - learning byte-level BPE merges from text.
  *
  * Words (pre-tokenized pieces) are counted once. Each round takes the most
- * frequent adjacent pair from a max-heap whose entries may be stale: a
+ * frequent adjacent pair from a max-heap whose entries may be stale. A
  * pair's count only falls once the pair exists, so a popped entry whose
  * count no longer matches is pushed again with the current count. Only the
  * words that contain the pair are rewritten.
@@ -540,10 +540,10 @@ static void vocab_release(struct vocab_build *v)
 	free(v->merges);
 }
 
-/* Merge pair k into token id in every word that holds it, updating the pair
- * counts and pushing the pairs that now contain id. The pair's word list
- * may name a word twice or one that lost the pair; those are skipped.
- * touched has room for the pairs of the longest word. */
+/* Merge pair k into token id in every word that contains it, updating the
+ * pair counts and pushing the pairs that now contain id. The pair's word
+ * list may name a word twice or one that lost the pair, and those are
+ * skipped. touched has room for the pairs of the longest word. */
 static int rewrite_words(struct sr_bpe_trainer *tr, struct merge_state *ms, long k, int32_t id,
 	int32_t *touched)
 {

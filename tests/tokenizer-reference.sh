@@ -112,8 +112,8 @@ for name in gpt4o deepseek_v3 llama2; do
 	[ -n "$dir" ] || continue
 	mode="" flag_sets=""
 	[ "$name" = llama2 ] && mode=lossy
-	# DeepSeek V3 asks for BOS through add_bos_token, which Python's
-	# LlamaTokenizerFast and srkit honour but the reference ignores.
+	# DeepSeek V3 requests BOS through add_bos_token in its
+	# tokenizer_config.json, which srkit honours and the reference ignores.
 	[ "$name" = deepseek_v3 ] && flag_sets=none
 	compare "$name" "$dir" "$mode" $flag_sets
 done

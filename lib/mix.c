@@ -13,6 +13,11 @@
 
 #include "mix.h"
 
+/* Size of the buffer that collects spill bytes into large writes. glibc's
+ * stdio ignores the size given to setvbuf without a buffer and writes 4 KiB
+ * at a time (one system call per page), so the mixer keeps its own. */
+#define SPILL_WRITE_BYTES ((size_t)1 << 20)
+
 /* Largest example sr_mix_add accepts (the entry stores a 32-bit length). */
 #define LINE_MAX_BYTES ((size_t)UINT32_MAX)
 /* Seeds of the hashes that order validation groups and replacement draws,
@@ -331,9 +336,10 @@ struct sr_mix {
 	uint64_t nsplit[2];
 	uint64_t *available, *selected; /* per key */
 	uint64_t not_selected, repeats, added;
-	FILE *spill;
 	int spill_fd;
 	uint64_t spill_off;
+	char *wbuf;  /* spill bytes not yet written, SPILL_WRITE_BYTES at most */
+	size_t wlen;
 	char *rbuf;
 	size_t rcap;
 	XXH64_state_t *xs;
@@ -392,12 +398,11 @@ int sr_mix_new(const struct sr_mix_params *p, struct sr_mix **out, struct sr_err
 	}
 	/* Unlinked at once: the space is returned whenever the process ends. */
 	unlink(path);
-	m->spill = fdopen(dup(m->spill_fd), "w");
-	if (!m->spill) {
+	m->wbuf = malloc(SPILL_WRITE_BYTES);
+	if (!m->wbuf) {
 		sr_mix_free(m);
-		return sr_fail(err, SR_EIO, "cannot open the spill file: %s", strerror(errno));
+		return sr_fail(err, SR_ENOMEM, "out of memory");
 	}
-	setvbuf(m->spill, NULL, _IOFBF, 1 << 20);
 	*out = m;
 	return 0;
 }
@@ -424,13 +429,37 @@ void sr_mix_free(struct sr_mix *m)
 	free(m->split[1]);
 	free(m->available);
 	free(m->selected);
-	if (m->spill)
-		fclose(m->spill);
+	free(m->wbuf);
 	if (m->spill_fd >= 0)
 		close(m->spill_fd);
 	free(m->rbuf);
 	XXH64_freeState(m->xs);
 	free(m);
+}
+
+/* Write all of buf to fd. Returns 0, or -1 with errno set. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write the buffered spill bytes in one call, so the spill costs a few
+ * large writes rather than one per page. */
+static int spill_flush(struct sr_mix *m, struct sr_error *err)
+{
+	if (m->wlen > 0 && write_all(m->spill_fd, m->wbuf, m->wlen) < 0)
+		return sr_fail(err, SR_EIO, "cannot write the spill file: %s", strerror(errno));
+	m->wlen = 0;
+	return 0;
 }
 
 static long intern(struct strtab *t, const char *s)
@@ -449,6 +478,8 @@ int sr_mix_add(struct sr_mix *m, const char *key, const char *source, const char
 	uint32_t pair[2];
 	unsigned char le[8];
 
+	if (!m->wbuf)
+		return sr_fail(err, SR_EUSAGE, "sr_mix_add called after sr_mix_select");
 	if (len > LINE_MAX_BYTES)
 		return sr_fail(err, SR_ETOOBIG, "example of %zu bytes is larger than 4 GiB", len);
 	if (m->n == m->cap) {
@@ -490,8 +521,15 @@ int sr_mix_add(struct sr_mix *m, const char *key, const char *source, const char
 	e->group = XXH64(id, strlen(id), 0);
 	e->tie = XXH64(line, len, 0);
 
-	if (fwrite(line, 1, len, m->spill) != len)
-		return sr_fail(err, SR_EIO, "cannot write the spill file: %s", strerror(errno));
+	if (m->wlen + len > SPILL_WRITE_BYTES && spill_flush(m, err) < 0)
+		return SR_EIO;
+	if (len >= SPILL_WRITE_BYTES) {
+		if (write_all(m->spill_fd, line, len) < 0)
+			return sr_fail(err, SR_EIO, "cannot write the spill file: %s", strerror(errno));
+	} else {
+		memcpy(m->wbuf + m->wlen, line, len);
+		m->wlen += len;
+	}
 	m->spill_off += len;
 	m->n++;
 	m->added++;
@@ -850,8 +888,10 @@ int sr_mix_select(struct sr_mix *m, struct sr_error *err)
 
 	if (m->selected_done)
 		return sr_fail(err, SR_EUSAGE, "sr_mix_select called twice");
-	if (fflush(m->spill) != 0 || ferror(m->spill))
-		return sr_fail(err, SR_EIO, "cannot write the spill file: %s", strerror(errno));
+	if (spill_flush(m, err) < 0)
+		return SR_EIO;
+	free(m->wbuf);
+	m->wbuf = NULL;
 	m->available = calloc(m->keys.n ? m->keys.n : 1, sizeof(uint64_t));
 	m->selected = calloc(m->keys.n ? m->keys.n : 1, sizeof(uint64_t));
 	quota = calloc(m->keys.n ? m->keys.n : 1, sizeof(uint64_t));

@@ -437,6 +437,53 @@ static void test_order_independent_of_input(void)
 	sr_mix_free(m2);
 }
 
+/* Examples of every size around the 1 MiB spill write buffer, one larger
+ * than the buffer, read back intact and each exactly once. */
+static void test_spill_round_trip(void)
+{
+	static const size_t sizes[] = {100, 700000, 400000, 1048576, 1048576 + 5000, 3, 524288,
+	                               524288, 2000000, 50};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct sr_mix_params p = {.seed = 3, .val_fraction = -1, .spill_dir = tmpdir};
+	struct sr_mix *m = new_mix(&p);
+	struct sr_error err;
+	int seen[N] = {0};
+	char id[32];
+
+	for (size_t i = 0; i < N; i++) {
+		char *line = malloc(sizes[i]);
+		CHECK(line != NULL);
+		/* Example i: its digit repeated, then a newline. */
+		memset(line, (int)('0' + i), sizes[i] - 1);
+		line[sizes[i] - 1] = '\n';
+		snprintf(id, sizeof(id), "r-%zu", i);
+		CHECK_INT(sr_mix_add(m, "a", "a", "harmful", id, 0, line, sizes[i], &err), 0);
+		free(line);
+	}
+	CHECK_INT(sr_mix_select(m, &err), 0);
+	CHECK_INT(sr_mix_count(m, SR_MIX_TRAIN), N);
+	for (uint64_t i = 0; i < N; i++) {
+		const char *line;
+		size_t len, k;
+		int whole = 1;
+		CHECK_INT(sr_mix_read(m, SR_MIX_TRAIN, i, &line, &len, &err), 0);
+		k = (size_t)(line[0] - '0');
+		CHECK(k < N);
+		if (k >= N)
+			continue;
+		CHECK_INT(len, sizes[k]);
+		for (size_t j = 0; j + 1 < len && whole; j++)
+			whole = line[j] == line[0];
+		CHECK(whole);
+		CHECK(line[len - 1] == '\n');
+		seen[k]++;
+	}
+	for (size_t i = 0; i < N; i++)
+		CHECK_INT(seen[i], 1);
+	CHECK(sr_mix_add(m, "a", "a", "harmful", "late", 0, "{}\n", 3, &err) == SR_EUSAGE);
+	sr_mix_free(m);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -459,6 +506,7 @@ int main(void)
 	test_ratio_largest_remainder();
 	test_val_grouped_stratified();
 	test_order_independent_of_input();
+	test_spill_round_trip();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

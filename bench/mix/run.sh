@@ -84,11 +84,12 @@ mb=$(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1048576 }')
 rate() { awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.0f", b / 1048576 / t }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # The bound of sr-mix(1): 113 bytes per record, 2 x threads + 1 frames of
-# 1 MiB with their compressed copies, a few (here 4) times the longest
-# line, plus 16 MiB for the program, its libraries and the stack.
+# 1 MiB with their compressed copies, the 1 MiB spill write buffer, a few
+# (here 4) times the longest line, plus 16 MiB for the program, its
+# libraries and the stack.
 cores=$(nproc)
 bound_kib=$(awk -v r="$records" -v t="$cores" -v l="$longest" \
-	'BEGIN { printf "%.0f", (113 * r + (4 * t + 2) * 1048576 + 4 * l + 16 * 1048576) / 1024 }')
+	'BEGIN { printf "%.0f", (113 * r + (4 * t + 3) * 1048576 + 4 * l + 16 * 1048576) / 1024 }')
 
 cat <<REPORT
 ## sr-mix: shard writing (bench/mix/run.sh)
@@ -116,5 +117,6 @@ compresses them in 1 MiB frames; \`zstd\` only compresses.
 
 Peak memory: $((m_mix / 1024)) MiB against the bound of sr-mix(1) for this input,
 $((bound_kib / 1024)) MiB (113 bytes x $records records, 4 x threads + 2 MiB of frame
-buffers, 4 x the longest line of $longest bytes, and 16 MiB for the program).
+buffers, 1 MiB of spill write buffer, 4 x the longest line of $longest bytes,
+and 16 MiB for the program).
 REPORT

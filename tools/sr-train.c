@@ -23,7 +23,6 @@ enum {
 	OPT_LR, OPT_MIN_LR, OPT_WARMUP, OPT_WEIGHT_DECAY, OPT_BETA1, OPT_BETA2, OPT_ADAM_EPS,
 	OPT_CLIP, OPT_SEED, OPT_TEMPLATE, OPT_EVAL_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER,
 	OPT_RESUME, OPT_PACK, OPT_NO_PACK, OPT_BF16, OPT_LOG, OPT_MAX_MEMORY, OPT_MAX_RECORDS,
-	OPT_THREADS, OPT_CONFIG, OPT_VOCAB_SIZE, OPT_VERSION,
 };
 
 static const char train_usage[] =
@@ -60,9 +59,7 @@ static const char train_usage[] =
 	"  --log FILE           JSONL log (default OUT/train.jsonl)\n"
 	"  --max-memory SIZE    refuse to start above SIZE bytes (K/M/G; default: physical memory)\n"
 	"  --max-records N      read at most N records per split\n"
-	"  --threads N          OpenMP threads (default: all cores)\n"
-	"  -q, --quiet          no progress bar or notices\n"
-	"  -h, --help           show this help; --version the version\n"
+	SR_TRAIN_COMMON_HELP
 	"Exit status: 0 success, 1 invalid input data, 2 usage error, 3 I/O or system failure.\n";
 
 static const struct option train_options[] = {
@@ -94,10 +91,7 @@ static const struct option train_options[] = {
 	{"log", required_argument, NULL, OPT_LOG},
 	{"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
 	{"max-records", required_argument, NULL, OPT_MAX_RECORDS},
-	{"threads", required_argument, NULL, OPT_THREADS},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
+	SR_TRAIN_COMMON_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -112,8 +106,30 @@ int sr_train_set_threads(const char *arg)
 	return 0;
 }
 
+int sr_train_common_option(int c, const char *arg, const char *usage, int *status)
+{
+	switch (c) {
+	case 'q':
+		sr_msg_verbosity = 0;
+		return 1;
+	case SR_TRAIN_OPT_THREADS:
+		*status = sr_train_set_threads(arg);
+		return *status ? 2 : 1;
+	case 'h':
+		fputs(usage, stdout);
+		*status = SR_EXIT_OK;
+		return 2;
+	case SR_TRAIN_OPT_VERSION:
+		sr_print_version("sr-train");
+		*status = SR_EXIT_OK;
+		return 2;
+	default:
+		return 0;
+	}
+}
+
 /* Parse one option of the train subcommand into o. Returns 0 or an exit status. */
-static int parse_train_option(int c, const char *arg, struct sr_train_options *o, int *quiet)
+static int parse_train_option(int c, const char *arg, struct sr_train_options *o)
 {
 	long v;
 	double d;
@@ -166,9 +182,7 @@ static int parse_train_option(int c, const char *arg, struct sr_train_options *o
 		o->max_memory = u;
 		break;
 	case OPT_MAX_RECORDS: INT_OPT("--max-records", 1, o->max_records);
-	case OPT_THREADS: return sr_train_set_threads(arg);
-	case 'q': *quiet = 1; break;
-	default: return sr_msg_usage("unknown option");
+	default: return sr_msg_usage("invalid option");
 	}
 #undef INT_OPT
 #undef REAL_OPT
@@ -244,17 +258,12 @@ static int cmd_train(int argc, char **argv)
 
 	sr_train_options_defaults(&o);
 	while ((c = getopt_long(argc, argv, "o:qh", train_options, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(train_usage, stdout);
-			return SR_EXIT_OK;
-		}
-		if (c == OPT_VERSION) {
-			sr_print_version("sr-train");
-			return SR_EXIT_OK;
-		}
-		if (c == '?')
-			return sr_msg_usage("invalid option");
-		rc = parse_train_option(c, optarg, &o, &quiet);
+		int common = sr_train_common_option(c, optarg, train_usage, &rc);
+		if (common == 2)
+			return rc;
+		if (common == 1)
+			continue;
+		rc = parse_train_option(c, optarg, &o);
 		if (rc)
 			return rc;
 	}
@@ -262,8 +271,7 @@ static int cmd_train(int argc, char **argv)
 		return sr_msg_usage("unexpected argument '%s'", argv[optind]);
 	if (!o.model_dir || !o.data || !o.out_dir)
 		return sr_msg_usage("--model, --data and -o are required");
-	if (quiet)
-		sr_msg_verbosity = 0;
+	quiet = sr_msg_verbosity == 0;
 
 	rc = sr_trainer_new(&o, &plan, &tr, &err);
 	if (rc == SR_ENOMEM && plan.bytes_total)
@@ -291,23 +299,76 @@ static int cmd_train(int argc, char **argv)
 	return SR_EXIT_OK;
 }
 
+/* Apply and remove -q, --quiet and --threads N in a tokenize command line.
+ * tokenize parses its own options in the library and does not know them,
+ * but scripts pass them to every subcommand. The values of -m, --model, -o
+ * and --output are passed over, and "--" ends the scan. Returns 0 or an
+ * exit status. */
+static int take_common_options(int *argc, char **argv)
+{
+	int out = 1, i = 1;
+	for (; i < *argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			sr_msg_verbosity = 0;
+			continue;
+		}
+		if (strcmp(a, "--threads") == 0 || strncmp(a, "--threads=", 10) == 0) {
+			const char *value = NULL;
+			if (a[9] == '=')
+				value = a + 10;
+			else if (i + 1 < *argc)
+				value = argv[++i];
+			if (!value)
+				return sr_msg_usage("option '--threads' requires an argument");
+			int rc = sr_train_set_threads(value);
+			if (rc)
+				return rc;
+			continue;
+		}
+		argv[out++] = argv[i];
+		if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-o") ||
+		     !strcmp(a, "--output")) && i + 1 < *argc)
+			argv[out++] = argv[++i];
+	}
+	while (i < *argc)
+		argv[out++] = argv[i++];
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} commands[] = {
+		{ "train", cmd_train },
+		{ "init", sr_train_cmd_init },
+		{ "eval", sr_train_cmd_eval },
+		{ "generate", sr_train_cmd_generate },
+		{ "tokenize", NULL },
+	};
+	char name[64];
+
 	sr_msg_init("sr-train");
-	if (argc > 1 && argv[1][0] != '-') {
-		const char *cmd = argv[1];
-		if (!strcmp(cmd, "train"))
-			return cmd_train(argc - 1, argv + 1);
-		if (!strcmp(cmd, "init"))
-			return sr_train_cmd_init(argc - 1, argv + 1);
-		if (!strcmp(cmd, "eval"))
-			return sr_train_cmd_eval(argc - 1, argv + 1);
-		if (!strcmp(cmd, "generate"))
-			return sr_train_cmd_generate(argc - 1, argv + 1);
-		if (!strcmp(cmd, "tokenize"))
-			return sr_tokenize_cmd(argc - 1, argv + 1);
-		return sr_msg_usage("unknown subcommand '%s' (expected train, init, eval, tokenize or "
-		                    "generate)", cmd);
+	if (argc < 2 || argv[1][0] == '-')
+		return cmd_train(argc, argv);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		/* Messages, and getopt's own, name the subcommand. */
+		snprintf(name, sizeof name, "sr-train %s", commands[i].name);
+		sr_msg_init(name);
+		argv[1] = name;
+		if (commands[i].run)
+			return commands[i].run(argc - 1, argv + 1);
+		int sub_argc = argc - 1, rc = take_common_options(&sub_argc, argv + 1);
+		return rc ? rc : sr_tokenize_cmd(sub_argc, argv + 1);
 	}
-	return cmd_train(argc, argv);
+	return sr_msg_usage("unknown subcommand '%s' (expected train, init, eval, tokenize or "
+	                    "generate)", argv[1]);
 }

@@ -18,8 +18,8 @@
 
 enum {
 	OPT_CONFIG = 0x100, OPT_VOCAB_SIZE, OPT_DATA, OPT_SEED, OPT_MAX_RECORDS, OPT_MODEL,
-	OPT_TEMPLATE, OPT_SEQ_LEN, OPT_BATCH, OPT_THREADS, OPT_MAX_NEW, OPT_TEMPERATURE, OPT_TOP_P,
-	OPT_TOP_K, OPT_SAMPLES, OPT_TOKENIZER, OPT_VERSION,
+	OPT_TEMPLATE, OPT_SEQ_LEN, OPT_BATCH, OPT_MAX_NEW, OPT_TEMPERATURE, OPT_TOP_P,
+	OPT_TOP_K, OPT_SAMPLES, OPT_TOKENIZER,
 };
 
 static int report(const struct sr_error *err, int rc)
@@ -44,7 +44,7 @@ static const char init_usage[] =
 	"  -o, --output DIR     model directory to write\n"
 	"  --seed N             random seed of the weights (default 0)\n"
 	"  --max-records N      train the tokenizer on at most N records\n"
-	"  -h, --help           show this help\n";
+	SR_TRAIN_COMMON_HELP;
 
 int sr_train_cmd_init(int argc, char **argv)
 {
@@ -56,7 +56,7 @@ int sr_train_cmd_init(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"max-records", required_argument, NULL, OPT_MAX_RECORDS},
-		{"help", no_argument, NULL, 'h'},
+		SR_TRAIN_COMMON_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *data = NULL, *out = NULL, *tokenizer = NULL;
@@ -66,7 +66,12 @@ int sr_train_cmd_init(int argc, char **argv)
 	struct sr_error err = {0};
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+		int common = sr_train_common_option(c, optarg, init_usage, &rc);
+		if (common == 2)
+			return rc;
+		if (common == 1)
+			continue;
 		switch (c) {
 		case OPT_CONFIG: config = optarg; break;
 		case OPT_DATA: data = optarg; break;
@@ -84,7 +89,6 @@ int sr_train_cmd_init(int argc, char **argv)
 			if (sr_parse_int(optarg, 1, 1000000000L, &max_records) != 0)
 				return sr_msg_usage("invalid --max-records '%s'", optarg);
 			break;
-		case 'h': fputs(init_usage, stdout); return SR_EXIT_OK;
 		default: return sr_msg_usage("invalid option");
 		}
 	}
@@ -99,6 +103,11 @@ int sr_train_cmd_init(int argc, char **argv)
 	rc = sr_train_init_model(config, vocab, data, tokenizer, out, seed, max_records, &cfg, &err);
 	if (rc)
 		return report(&err, rc);
+	/* BPE training stops early when no pair of tokens occurs twice more. */
+	if (!tokenizer && cfg.vocab_size < vocab)
+		sr_msg_warn("the tokenizer has %d ids, fewer than the %ld of --vocab-size, because no "
+		            "further pair of tokens occurs twice in the data; give more text to get "
+		            "more ids", cfg.vocab_size, vocab);
 	sr_msg_notice("wrote '%s': %zu parameters, %d layers, hidden size %d, vocabulary %d",
 	              out, sr_model_param_count(&cfg), cfg.num_hidden_layers, cfg.hidden_size,
 	              cfg.vocab_size);
@@ -119,8 +128,7 @@ static const char eval_usage[] =
 	"                       (default 512, or the model's max_position_embeddings if less)\n"
 	"  --batch N            rows per forward pass (default 8)\n"
 	"  --max-records N      read at most N records\n"
-	"  --threads N          OpenMP threads\n"
-	"  -h, --help           show this help\n";
+	SR_TRAIN_COMMON_HELP;
 
 int sr_train_cmd_eval(int argc, char **argv)
 {
@@ -131,8 +139,7 @@ int sr_train_cmd_eval(int argc, char **argv)
 		{"seq-len", required_argument, NULL, OPT_SEQ_LEN},
 		{"batch", required_argument, NULL, OPT_BATCH},
 		{"max-records", required_argument, NULL, OPT_MAX_RECORDS},
-		{"threads", required_argument, NULL, OPT_THREADS},
-		{"help", no_argument, NULL, 'h'},
+		SR_TRAIN_COMMON_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *model = NULL, *data = NULL, *tmpl = NULL;
@@ -141,7 +148,12 @@ int sr_train_cmd_eval(int argc, char **argv)
 	struct sr_error err = {0};
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		int common = sr_train_common_option(c, optarg, eval_usage, &rc);
+		if (common == 2)
+			return rc;
+		if (common == 1)
+			continue;
 		switch (c) {
 		case OPT_MODEL: model = optarg; break;
 		case OPT_DATA: data = optarg; break;
@@ -158,11 +170,6 @@ int sr_train_cmd_eval(int argc, char **argv)
 			if (sr_parse_int(optarg, 1, 1000000000L, &max_records) != 0)
 				return sr_msg_usage("invalid --max-records '%s'", optarg);
 			break;
-		case OPT_THREADS:
-			if ((rc = sr_train_set_threads(optarg)) != 0)
-				return rc;
-			break;
-		case 'h': fputs(eval_usage, stdout); return SR_EXIT_OK;
 		default: return sr_msg_usage("invalid option");
 		}
 	}
@@ -205,8 +212,7 @@ static const char generate_usage[] =
 	"  --samples N          replies per input line, each with \"sample\" set (default 1)\n"
 	"  --batch N            prompts decoded together (default 8)\n"
 	"  -o, --output FILE    write here instead of standard output\n"
-	"  --threads N          OpenMP threads\n"
-	"  -h, --help           show this help\n";
+	SR_TRAIN_COMMON_HELP;
 
 /* One input line waiting for its reply. */
 struct pending {
@@ -363,8 +369,7 @@ int sr_train_cmd_generate(int argc, char **argv)
 		{"samples", required_argument, NULL, OPT_SAMPLES},
 		{"batch", required_argument, NULL, OPT_BATCH},
 		{"output", required_argument, NULL, 'o'},
-		{"threads", required_argument, NULL, OPT_THREADS},
-		{"help", no_argument, NULL, 'h'},
+		SR_TRAIN_COMMON_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *model = NULL, *tmpl = NULL, *outpath = NULL;
@@ -377,7 +382,12 @@ int sr_train_cmd_generate(int argc, char **argv)
 	int c, rc;
 
 	sr_gen_params_defaults(&params);
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+		int common = sr_train_common_option(c, optarg, generate_usage, &rc);
+		if (common == 2)
+			return rc;
+		if (common == 1)
+			continue;
 		switch (c) {
 		case OPT_MODEL: model = optarg; break;
 		case OPT_TEMPLATE: tmpl = optarg; break;
@@ -414,11 +424,6 @@ int sr_train_cmd_generate(int argc, char **argv)
 			if (sr_parse_int(optarg, 1, 4096, &batch) != 0)
 				return sr_msg_usage("invalid --batch '%s' (expected 1 to 4096)", optarg);
 			break;
-		case OPT_THREADS:
-			if ((rc = sr_train_set_threads(optarg)) != 0)
-				return rc;
-			break;
-		case 'h': fputs(generate_usage, stdout); return SR_EXIT_OK;
 		default: return sr_msg_usage("invalid option");
 		}
 	}

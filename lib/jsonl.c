@@ -85,8 +85,6 @@ static int refill(struct sr_reader *r, struct sr_error *err)
 	if (r->end == r->cap) {
 		size_t ncap = r->cap * 2;
 		char *nb;
-		if (r->cap > r->max_line + 2)
-			ncap = r->cap; /* cannot happen: the caller checks the cap first */
 		if (!(nb = realloc(r->buf, ncap + 1)))
 			return sr_fail(err, SR_ENOMEM, "out of memory for a line of %zu bytes", r->end);
 		r->buf = nb;

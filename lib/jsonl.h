@@ -1,10 +1,10 @@
 /*
  * jsonl.h - a streaming line reader for JSON Lines.
  *
- * Lines of any length up to a cap (default 1 GiB) are returned whole; a
- * trailing CR and a UTF-8 BOM at the start of the input are removed; blank
- * lines (only spaces, tabs, CR) are skipped and counted. The line returned
- * is borrowed and valid until the next call.
+ * Lines of any length up to a cap (default 1 GiB) are returned whole. A
+ * trailing CR and a UTF-8 BOM at the start of the input are removed, and
+ * blank lines (only spaces, tabs, CR) are skipped and counted. The line
+ * returned is borrowed and valid until the next call.
  */
 #ifndef SR_JSONL_H
 #define SR_JSONL_H
@@ -16,7 +16,7 @@
 #define SR_LINE_MAX_DEFAULT ((size_t)1 << 30)
 
 struct sr_line {
-	const char *data; /* NOT NUL-terminated at data[len]? It is: data[len] == '\0' */
+	const char *data; /* the line without its newline; data[len] == '\0' */
 	size_t len;
 	long lineno;      /* 1-based physical line number in the input */
 };

@@ -149,6 +149,8 @@ grep -q "long.jsonl:2: field 'query': record 'long-1': prompt has [0-9]* tokens,
 sr-bon sample -m model-srg -n 2 --max-tokens 8 --on-error=skip --stats skip.json long.jsonl >skip.jsonl 2>/dev/null
 sr-bon sample -m model-srg -n 2 --max-tokens 8 --on-error=quarantine --quarantine quarantine.jsonl \
 	long.jsonl >/dev/null 2>&1
+sr-bon run -m model-srg -n 2 --max-tokens 8 --bootstrap 0 --on-error=skip --stats run-skip.json \
+	long.jsonl >/dev/null 2>&1
 "$py" - <<'PY' || fail "--on-error with a prompt longer than the context"
 import json
 prompts = [json.loads(l) for l in open("long.jsonl")]
@@ -159,6 +161,9 @@ assert stats["records_in"] == 3, stats
 assert stats["skipped"] == 1, stats
 assert stats["records_out"] == 4, stats
 assert open("quarantine.jsonl").read() == open("long.jsonl").read().splitlines(True)[1]
+run_stats = json.load(open("run-skip.json"))
+assert run_stats["skipped"] == 1, run_stats
+assert run_stats["samples"] == 4, run_stats
 PY
 
 # The two models side by side.

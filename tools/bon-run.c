@@ -113,9 +113,11 @@ static int stage_path(const char *given, char *buf, size_t cap, int *temporary, 
 	return 0;
 }
 
-/* Stage 1: prompt records -> samples file. */
+/* Stage 1: prompt records -> samples file. *skipped counts the prompt
+ * records that --on-error skipped. */
 static int run_sample(struct bon_sample_config *sc, int nfiles, char **files, const char *out,
-                      const struct sr_run *proto, uint64_t *samples, struct sr_error *err)
+                      const struct sr_run *proto, uint64_t *samples, uint64_t *skipped,
+                      struct sr_error *err)
 {
 	struct sr_run run;
 	struct bon_sampler s = {0};
@@ -128,6 +130,7 @@ static int run_sample(struct bon_sample_config *sc, int nfiles, char **files, co
 	if ((rc = bon_sampler_open(&s, sc, err)) == 0 && (rc = sr_run_open(&run, nfiles, files, err)) == 0)
 		rc = bon_sample_stream(&s, &run, err);
 	*samples = s.samples;
+	*skipped = run.skipped;
 	rc = bon_sampler_close(&s, rc, err);
 	rc = sr_run_finish(&run, rc, err);
 	sr_run_release(&run);
@@ -164,7 +167,7 @@ int bon_run_main(int argc, char **argv)
 	const char *samples_given = NULL, *judged_given = NULL, *svg_path = NULL;
 	char samples_path[4096] = "", judged_path[4096] = "";
 	int samples_tmp = 0, judged_tmp = 0, table = 0, opt, rc;
-	uint64_t nsamples = 0;
+	uint64_t nsamples = 0, prompts_skipped = 0;
 
 	sr_run_init(&run, "sr-bon");
 	sr_error_clear(&err);
@@ -216,7 +219,8 @@ int bon_run_main(int argc, char **argv)
 	if ((rc = stage_path(samples_given, samples_path, sizeof samples_path, &samples_tmp, &err)) < 0 ||
 	    (rc = stage_path(judged_given, judged_path, sizeof judged_path, &judged_tmp, &err)) < 0)
 		goto out;
-	if ((rc = run_sample(&sc, argc - optind, argv + optind, samples_path, &run, &nsamples, &err)) < 0)
+	if ((rc = run_sample(&sc, argc - optind, argv + optind, samples_path, &run, &nsamples,
+	                     &prompts_skipped, &err)) < 0)
 		goto out;
 	sr_msg_notice("%llu samples written; judging", (unsigned long long)nsamples);
 	if ((rc = run_judge(&jc, samples_path, judged_path, run.stats, &err)) < 0)
@@ -232,6 +236,7 @@ int bon_run_main(int argc, char **argv)
 	    (rc = bon_score_read(&run, b, &err)) < 0 || (rc = sr_bon_report(b, &report, &err)) < 0)
 		goto out;
 	json_object_set_new(run.stats, "samples", json_integer((json_int_t)nsamples));
+	run.skipped += prompts_skipped;
 	rc = bon_score_write(&run, report, table, svg_path, &err);
 	json_decref(report);
 out:

@@ -1024,86 +1024,213 @@ static int array_index(const char *tok, size_t *index)
 	return 0;
 }
 
-static json_t *pointer_get(struct sr_record *rec, const char *ptr, struct sr_error *err)
-{
-	struct sr_buf tok = {0};
-	const char *p = ptr + 1;
-	json_t *v = NULL;
+/* The helpers below walk the raw bytes of a member's value, which
+ * sr_record_parse has validated, so that a key is built from the number
+ * texts of the input: 12345678901234567891 or 1.0000000000000001 would
+ * lose digits on their way through a double. */
 
-	if (pointer_token(&p, &tok) != 0)
-		goto bad;
-	v = sr_record_get(rec, tok.data);
-	while (v && *p == '/') {
-		p++;
-		if (pointer_token(&p, &tok) != 0)
-			goto bad;
-		if (json_is_object(v)) {
-			v = json_object_getn(v, tok.data, tok.len);
-		} else if (json_is_array(v)) {
-			size_t i;
-			v = array_index(tok.data, &i) == 0 ? json_array_get(v, i) : NULL;
-		} else {
-			v = NULL;
-		}
-	}
-	sr_buf_release(&tok);
-	return v;
-bad:
-	sr_buf_release(&tok);
-	sr_fail(err, SR_EUSAGE, "invalid JSON Pointer '%s' (use ~0 for ~ and ~1 for /)", ptr);
-	return NULL;
+static int is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Append a top-level string member straight from its raw bytes when it
- * has no escapes, which skips building a jansson value. Returns 1 when
- * done, 0 when the caller must take the general path. */
-static int append_raw_string(const struct sr_record *rec, const char *key, struct sr_buf *out)
+static const char *skip_space(const char *p, const char *end)
 {
-	size_t n;
-	const char *raw = sr_record_raw(rec, key, &n);
+	while (p < end && is_json_space(*p))
+		p++;
+	return p;
+}
 
-	if (!raw || n < 2 || raw[0] != '"' || memchr(raw, '\\', n))
+/* End of the string whose opening quote is at p. */
+static const char *string_end(const char *p, const char *end)
+{
+	for (p++; p < end && *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	return p < end ? p + 1 : end;
+}
+
+/* End of the value that starts at p. */
+static const char *value_end(const char *p, const char *end)
+{
+	size_t depth = 0;
+
+	if (*p != '"' && *p != '{' && *p != '[') {
+		while (p < end && !is_json_space(*p) && *p != ',' && *p != '}' && *p != ']')
+			p++;
+		return p;
+	}
+	while (p < end) {
+		if (*p == '"') {
+			p = string_end(p, end);
+		} else {
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if (*p == '}' || *p == ']')
+				depth--;
+			p++;
+		}
+		if (depth == 0)
+			break;
+	}
+	return p;
+}
+
+/* Return 1 when the string token [s, e) (quotes included) decodes to the
+ * bytes of name, 0 when not, SR_ENOMEM. */
+static int string_equals(const char *s, const char *e, const struct sr_buf *name)
+{
+	if (!memchr(s, '\\', (size_t)(e - s)))
+		return (size_t)(e - s) - 2 == name->len && memcmp(s + 1, name->data, name->len) == 0;
+	json_t *v = sr_json_parse(s, (size_t)(e - s), NULL);
+	if (!v)
+		return SR_ENOMEM;
+	int eq = json_string_length(v) == name->len &&
+	         memcmp(json_string_value(v), name->data, name->len) == 0;
+	json_decref(v);
+	return eq;
+}
+
+/* Narrow the value [*s, *e) to its member or element named by tok. Returns
+ * 1 when found, 0 when absent, SR_ENOMEM. Of repeated member names the
+ * last one counts, as when jansson parses the object. */
+static int raw_child(const char **s, const char **e, const struct sr_buf *tok)
+{
+	const char *p = *s, *end = *e;
+	size_t index = 0, want = 0;
+	int found = 0, is_object = *p == '{';
+
+	if (*p != '{' && *p != '[')
 		return 0;
-	/* The record parser has checked the string, so without escapes its
-	 * text is the bytes between the quotes. */
-	return sr_buf_append(out, raw + 1, n - 2) < 0 ? SR_ENOMEM : 1;
+	if (!is_object && array_index(tok->data, &want) != 0)
+		return 0;
+	p = skip_space(p + 1, end);
+	while (p < end && *p != '}' && *p != ']') {
+		int match;
+		if (is_object) {
+			const char *k = p;
+			p = string_end(p, end);
+			match = string_equals(k, p, tok);
+			if (match < 0)
+				return match;
+			p = skip_space(p, end) + 1; /* the colon */
+			p = skip_space(p, end);
+		} else {
+			match = index++ == want;
+		}
+		const char *v = p;
+		p = value_end(p, end);
+		if (match) {
+			*s = v;
+			*e = p;
+			found = 1;
+			if (!is_object)
+				return 1;
+		}
+		p = skip_space(p, end);
+		if (p < end && *p == ',')
+			p = skip_space(p + 1, end);
+	}
+	return found;
+}
+
+/* Append the key text of the raw value [s, e): a string's decoded text, or
+ * any other value with the white space between its tokens removed. Number
+ * texts are kept as they are. Strings inside are written as sr_json_append
+ * writes them, so that "\u00e9" and "é" still compare equal. */
+static int append_raw_value(const char *s, const char *e, struct sr_buf *out)
+{
+	int top_string = *s == '"';
+
+	while (s < e) {
+		const char *run = s;
+		while (s < e && *s != '"' && !is_json_space(*s))
+			s++;
+		if (sr_buf_append(out, run, (size_t)(s - run)) < 0)
+			return SR_ENOMEM;
+		if (s < e && *s == '"') {
+			const char *q = string_end(s, e);
+			long r;
+			if (!memchr(s, '\\', (size_t)(q - s))) {
+				r = top_string ? sr_buf_append(out, s + 1, (size_t)(q - s) - 2)
+				               : sr_buf_append(out, s, (size_t)(q - s));
+			} else {
+				json_t *v = sr_json_parse(s, (size_t)(q - s), NULL);
+				if (!v)
+					return SR_ENOMEM;
+				r = top_string ? sr_buf_append(out, json_string_value(v), json_string_length(v))
+				               : sr_json_append(v, &out->data, &out->len, &out->cap);
+				json_decref(v);
+				/* sr_json_append leaves no terminating NUL. */
+				if (r >= 0)
+					r = sr_buf_append(out, "", 0);
+			}
+			if (r < 0)
+				return SR_ENOMEM;
+			s = q;
+		}
+		s = skip_space(s, e);
+	}
+	return 0;
 }
 
 int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *out,
                         struct sr_error *err)
 {
-	json_t *v;
+	struct sr_buf tok = {0};
+	const char *p = key, *name = key, *s, *e;
+	char *dump = NULL;
+	size_t n;
 	int rc;
 
-	if (key[0] != '/' || (strchr(key + 1, '/') == NULL && strchr(key, '~') == NULL)) {
-		rc = append_raw_string(rec, key[0] == '/' ? key + 1 : key, out);
-		if (rc != 0)
-			return rc < 0 ? sr_fail(err, SR_ENOMEM, "out of memory") : 0;
-	}
 	if (key[0] == '/') {
-		sr_error_clear(err);
-		v = pointer_get(rec, key, err);
-		if (!v && err && err->code == SR_EUSAGE)
-			return SR_EUSAGE;
-	} else {
-		v = sr_record_get(rec, key);
+		p = key + 1;
+		if ((rc = pointer_token(&p, &tok)) != 0)
+			goto bad_pointer;
+		name = tok.data;
 	}
-	if (!v) {
-		rc = sr_fail(err, SR_ENOTFOUND, "missing key");
-		if (err)
-			snprintf(err->field, sizeof err->field, "%s", key);
-		return rc;
+	s = sr_record_raw(rec, name, &n);
+	if (!s && sr_record_has(rec, name)) {
+		/* A member set since parsing has no input bytes: walk its
+		 * serialisation instead. */
+		dump = sr_json_dumps(sr_record_get(rec, name));
+		if (!dump)
+			goto nomem;
+		s = dump;
+		n = strlen(dump);
 	}
-	if (json_is_string(v)) {
-		if (sr_buf_append(out, json_string_value(v), json_string_length(v)) < 0)
-			return sr_fail(err, SR_ENOMEM, "out of memory");
-		return 0;
+	if (!s)
+		goto missing;
+	e = s + n;
+	while (key[0] == '/' && *p == '/') {
+		p++;
+		if ((rc = pointer_token(&p, &tok)) != 0)
+			goto bad_pointer;
+		rc = raw_child(&s, &e, &tok);
+		if (rc < 0)
+			goto nomem;
+		if (rc == 0)
+			goto missing;
 	}
-	char *text = sr_json_dumps(v);
-	if (!text || sr_buf_puts(out, text) < 0) {
-		free(text);
-		return sr_fail(err, SR_ENOMEM, "out of memory");
-	}
-	free(text);
-	return 0;
+	if (append_raw_value(s, e, out) < 0)
+		goto nomem;
+	rc = 0;
+	goto done;
+
+missing:
+	rc = sr_fail(err, SR_ENOTFOUND, "missing key");
+	if (err)
+		snprintf(err->field, sizeof err->field, "%s", key);
+	goto done;
+bad_pointer:
+	if (rc == SR_ENOMEM)
+		goto nomem;
+	rc = sr_fail(err, SR_EUSAGE, "invalid JSON Pointer '%s' (use ~0 for ~ and ~1 for /)", key);
+	goto done;
+nomem:
+	rc = sr_fail(err, SR_ENOMEM, "out of memory");
+done:
+	free(dump);
+	sr_buf_release(&tok);
+	return rc;
 }

@@ -112,7 +112,7 @@ int sr_dedup_load(struct sr_dedup *d, const char *path, struct sr_error *err);
 
 /* Append the value at key (a top-level member name, or a JSON Pointer
  * starting with "/") of rec to out: a string's text, any other value's
- * compact JSON. SR_ENOTFOUND when the record has no such value, with the
+ * compact JSON built from its input bytes, so number texts stay as written. SR_ENOTFOUND when the record has no such value, with the
  * key in err->field. */
 struct sr_record;
 int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *out,

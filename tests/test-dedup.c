@@ -231,6 +231,43 @@ static void test_keys(void)
 	sr_record_release(&rec);
 }
 
+/* Number texts reach the key as written: through a double, these pairs
+ * would collide. */
+static void test_key_number_text(void)
+{
+	const char *line = "{\"big\":12345678901234567891,\"f\":1.0000000000000001,\"n\":12.50,"
+	                   "\"nest\":{\"a\" : [ 12345678901234567890 , \"\\u00e9\\u0000\" ],"
+	                   "\"a\":[ 9223372036854775808 ]},\"s\":\"x\\u0000y\"}";
+	struct sr_record rec;
+	struct sr_buf out = {0};
+
+	sr_record_init(&rec);
+	CHECK_INT(sr_record_parse(&rec, line, strlen(line), NULL), 0);
+	CHECK_INT(sr_dedup_key_append(&rec, "big", &out, NULL), 0);
+	CHECK_STR(out.data, "12345678901234567891");
+	sr_buf_reset(&out);
+	CHECK_INT(sr_dedup_key_append(&rec, "/f", &out, NULL), 0);
+	CHECK_STR(out.data, "1.0000000000000001");
+	sr_buf_reset(&out);
+	CHECK_INT(sr_dedup_key_append(&rec, "n", &out, NULL), 0);
+	CHECK_STR(out.data, "12.50");
+	sr_buf_reset(&out);
+	/* The last of two members with one name counts, as in jansson. */
+	CHECK_INT(sr_dedup_key_append(&rec, "/nest/a/0", &out, NULL), 0);
+	CHECK_STR(out.data, "9223372036854775808");
+	sr_buf_reset(&out);
+	CHECK_INT(sr_dedup_key_append(&rec, "nest", &out, NULL), 0);
+	CHECK_INT((long)out.len, 65);
+	CHECK(memcmp(out.data, "{\"a\":[12345678901234567890,\"\xc3\xa9\\u0000\"],\"a\":[9223372036854775808]}",
+	             out.len) == 0);
+	sr_buf_reset(&out);
+	CHECK_INT(sr_dedup_key_append(&rec, "s", &out, NULL), 0);
+	CHECK_INT((long)out.len, 3);
+	CHECK(memcmp(out.data, "x\0y", 3) == 0);
+	sr_buf_release(&out);
+	sr_record_release(&rec);
+}
+
 static void test_index_file(int near)
 {
 	char path[] = "/tmp/test-dedup-XXXXXX";
@@ -317,6 +354,7 @@ int main(void)
 	test_no_chaining();
 	test_unspaced_text();
 	test_keys();
+	test_key_number_text();
 	test_index_file(0);
 	test_index_file(1);
 	test_batch_matches_single();

@@ -28,6 +28,7 @@ for t in sr-filter jq /usr/bin/python3 /usr/bin/time; do
 	command -v "$t" >/dev/null 2>&1 || { echo "bench.sh: $t not found" >&2; exit 2; }
 done
 [ -s "$data" ] || /usr/bin/python3 "$here/gen-samples.py" "$set_json" "$size" "$data"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 bytes=$(wc -c <"$data")
 records=$(wc -l <"$data")
 
@@ -71,8 +72,9 @@ run()
 	: >"$dir/$name.cpu"
 	i=0
 	while [ $i -lt "$runs" ]; do
-		/usr/bin/time -f "%e %U %S" -o "$dir/$name.time" "$@" <"$data" >"$dir/$name.out"
-		read -r wall user sys <"$dir/$name.time"
+		/usr/bin/time -f "%e %U %S %M" -o "$dir/$name.time" "$@" <"$data" >"$dir/$name.out"
+		read -r wall user sys rss <"$dir/$name.time"
+		echo "$rss" >"$dir/$name.rss"
 		echo "$wall" >>"$dir/$name.wall"
 		echo "$user $sys" | awk '{ print $1 + $2 }' >>"$dir/$name.cpu"
 		i=$((i + 1))
@@ -92,19 +94,21 @@ mb=$(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1048576 }')
 
 echo "### sr-filter (default rules) against jq select"
 echo
-echo "- machine: $(uname -m), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- machine: $(uname -m), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- data: $records sample records, $mb MiB, from bench/filter/gen-samples.py (seeded)"
-echo "- commands: \`sr-filter <samples.jsonl >/dev/null\` and"
-echo "  \`jq -c --slurpfile cov coverage.json -f filter.jq <samples.jsonl >/dev/null\` (bench/filter/bench.sh)"
+echo "- commands: \`sr-filter <samples.jsonl >kept.jsonl\` and"
+echo "  \`jq -c --slurpfile cov coverage.json -f filter.jq <samples.jsonl >kept.jsonl\` (bench/filter/bench.sh)"
 echo "- $runs runs each, median; CPU = user + system seconds"
 echo
-echo "| tool | wall s | CPU s | MiB/s (wall) | records kept |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| tool | wall s | CPU s | MiB/s (wall) | peak RSS KiB (last run) | records kept |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for t in sr-filter jq; do
 	w=$( [ $t = jq ] && echo "$j_wall" || echo "$f_wall")
 	c=$( [ $t = jq ] && echo "$j_cpu" || echo "$f_cpu")
-	echo "| $t | $w | $c | $(awk -v b="$bytes" -v w="$w" 'BEGIN { printf "%.1f", b / 1048576 / w }') | $(cat "$dir/$t.kept") |"
+	echo "| $t | $w | $c | $(awk -v b="$bytes" -v w="$w" 'BEGIN { printf "%.1f", b / 1048576 / w }') | $(cat "$dir/$t.rss") | $(cat "$dir/$t.kept") |"
 done
 echo
 echo "sr-filter is $(awk -v a="$j_wall" -v b="$f_wall" 'BEGIN { printf "%.1f", a / b }')x faster than jq in wall time and $(awk -v a="$j_cpu" -v b="$f_cpu" 'BEGIN { printf "%.1f", a / b }')x in CPU time."
-echo "The kept counts differ because jq uses the refusal-prefix list where sr-filter uses the judge, and has no n-gram check."
+if [ "$(cat "$dir/sr-filter.kept")" != "$(cat "$dir/jq.kept")" ]; then
+	echo "The kept counts differ because jq uses the refusal-prefix list where sr-filter uses the judge, and has no n-gram check."
+fi

@@ -322,7 +322,7 @@ int sr_cache_get(struct sr_cache *c, struct sr_cache_key key, json_t **value, st
 		}
 		got += (size_t)r;
 	}
-	json_t *v = json_loadb(buf, s->len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *v = json_loadb(buf, s->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
 	free(buf);
 	if (!json_is_object(v)) {
 		/* A damaged line counts as a miss, so the response is fetched again. */

@@ -274,7 +274,7 @@ int sr_client_new(const struct sr_client_config *cfg, struct sr_client **out, st
 	const char *env = cfg->api_key_env ? cfg->api_key_env : "OPENAI_API_KEY";
 	const char *key = getenv(env);
 	/* A CR or LF in the key would end the header line and start another
-	 * one, so a key with any control character is refused. The message
+	 * one, so a key with any control character is rejected. The message
 	 * names the variable, never the value. */
 	for (size_t i = 0; key && key[i]; i++) {
 		unsigned char ch = (unsigned char)key[i];
@@ -283,9 +283,9 @@ int sr_client_new(const struct sr_client_config *cfg, struct sr_client **out, st
 			snprintf(what, sizeof what, "%s", ch == '\r' ? "CR" : ch == '\n' ? "LF" : "");
 			if (!what[0])
 				snprintf(what, sizeof what, "0x%02x", ch);
-			rc = sr_fail(err, SR_EUSAGE, "the API key in $%s holds a control character "
-			             "(%s) at byte %zu; a key must be one line of printable text",
-			             env, what, i + 1);
+			rc = sr_fail(err, SR_EUSAGE, "invalid API key in $%s: it contains a control "
+			             "character (%s) at byte %zu; set the variable to the key alone, "
+			             "without line ends", env, what, i + 1);
 			goto fail;
 		}
 	}
@@ -450,10 +450,28 @@ static struct sr_cache_key sample_key(struct request *r, int i)
 	return sr_cache_key_make(c->endpoint, c->model, (const char *)base, sizeof base, i);
 }
 
-static char *json_strdup_or_null(json_t *v)
+/* A copy of n bytes and a terminating NUL; the bytes may hold NULs. */
+static char *memdup0(const char *p, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* A copy of a JSON string, U+0000 included, or NULL when v is none; its
+ * length in *len when len is not NULL. */
+static char *json_strdup_or_null(json_t *v, size_t *len)
 {
 	const char *s = json_string_value(v);
-	return s ? strndup(s, json_string_length(v)) : NULL;
+	size_t n = s ? json_string_length(v) : 0;
+
+	if (len)
+		*len = n;
+	return s ? memdup0(s, n) : NULL;
 }
 
 /* Fill sample from a cache value. Returns 0, or -1 when the value lacks text. */
@@ -463,10 +481,10 @@ static int sample_from_cache(struct sr_client_sample *s, json_t *v)
 
 	if (!json_is_string(text))
 		return -1;
-	s->len = json_string_length(text);
-	s->text = strndup(json_string_value(text), s->len);
-	s->finish_reason = json_strdup_or_null(json_object_get(v, "finish_reason"));
-	s->reasoning_content = json_strdup_or_null(json_object_get(v, "reasoning_content"));
+	s->text = json_strdup_or_null(text, &s->len);
+	s->finish_reason = json_strdup_or_null(json_object_get(v, "finish_reason"), NULL);
+	s->reasoning_content = json_strdup_or_null(json_object_get(v, "reasoning_content"),
+	                                           &s->reasoning_len);
 	s->cached = 1;
 	json_t *seed = json_object_get(v, "seed");
 	s->seed = json_is_integer(seed) ? json_integer_value(seed) : -1;
@@ -488,7 +506,8 @@ static json_t *sample_to_cache(const struct sr_client_sample *s)
 	if (s->finish_reason)
 		json_object_set_new(v, "finish_reason", json_string(s->finish_reason));
 	if (s->reasoning_content)
-		json_object_set_new(v, "reasoning_content", json_string(s->reasoning_content));
+		json_object_set_new(v, "reasoning_content",
+		                    json_stringn(s->reasoning_content, s->reasoning_len));
 	if (s->seed >= 0)
 		json_object_set_new(v, "seed", json_integer(s->seed));
 	if (s->prompt_tokens >= 0)
@@ -1113,10 +1132,11 @@ static void store_choice(struct sr_client *c, struct transfer *t, int idx, json_
 		return;  /* settled already: never deliver a sample twice */
 	if (!json_is_string(reasoning))
 		reasoning = json_object_get(m, "reasoning");
-	fresh.len = json_is_string(content) ? json_string_length(content) : 0;
-	fresh.text = strndup(json_is_string(content) ? json_string_value(content) : "", fresh.len);
-	fresh.finish_reason = json_strdup_or_null(json_object_get(choice, "finish_reason"));
-	fresh.reasoning_content = json_strdup_or_null(reasoning);
+	/* A null content (or none) is an empty text; sr-synth marks it. */
+	fresh.text = json_is_string(content) ? json_strdup_or_null(content, &fresh.len)
+	                                     : memdup0("", 0);
+	fresh.finish_reason = json_strdup_or_null(json_object_get(choice, "finish_reason"), NULL);
+	fresh.reasoning_content = json_strdup_or_null(reasoning, &fresh.reasoning_len);
 	fresh.seed = transfer_seed(t);
 	fresh.latency = info->now - t->started;
 	fresh.prompt_tokens = json_is_integer(info->prompt_tokens)
@@ -1183,7 +1203,10 @@ static int deliver_choices(struct sr_client *c, struct transfer *t, long status,
 {
 	struct request *r = t->req;
 	json_error_t jerr;
-	json_t *j = json_loadb(t->resp.data ? t->resp.data : "", t->resp.len, 0, &jerr);
+	/* JSON allows U+0000 in strings, and a model may emit it: keep it,
+	 * with the lengths, rather than calling a valid body invalid. */
+	json_t *j = json_loadb(t->resp.data ? t->resp.data : "", t->resp.len, JSON_ALLOW_NUL,
+	                       &jerr);
 	json_t *choices = json_object_get(j, "choices");
 	json_t **slot = NULL;
 	int rc = -1;

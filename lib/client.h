@@ -132,6 +132,8 @@ struct sr_client_sample {
 	char *finish_reason;      /* "stop", "length", ...; NULL when the endpoint sent none */
 	char *reasoning_content;  /* reasoning the endpoint returned apart from the content
 	                             (message.reasoning_content or message.reasoning), or NULL */
+	size_t reasoning_len;     /* bytes in reasoning_content (text and reasoning may hold
+	                             U+0000, so use the lengths, not strlen) */
 	int cached;               /* 1 when read from the cache, 0 when received now */
 	int64_t seed;             /* "seed" sent with the request that produced it; -1 when none */
 	double latency;           /* seconds from sending the successful attempt to its last byte */

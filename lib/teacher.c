@@ -845,14 +845,21 @@ static int write_completion(struct sr_teacher *t, const struct sr_guideset *gs,
 	fill_set(&fl, "keywords", f.keywords);
 	fill_set(&fl, "reference", reference ? reference : "");
 
-	/* The guidelines the record was built with, in the set's order. */
-	json_t *ids = json_object_get(sr_record_get(rec, "guidelines"), "ids");
-	sr_buf_printf(out, "%s\n", gs->open);
-	for (size_t i = 0; i < gs->n; i++) {
+	/* The guidelines the record was built with, in the set's order: those
+	 * its `ids` lists, all when it has no list. A refusal_only request
+	 * (sr-guide --refusal-only) asks for a reply with no visible
+	 * reasoning, so its sample is the answer alone. */
+	json_t *guidelines = sr_record_get(rec, "guidelines");
+	json_t *ids = json_object_get(guidelines, "ids");
+	const char *variant = json_string_value(json_object_get(guidelines, "variant"));
+	int answer_only = variant && strcmp(variant, "refusal_only") == 0;
+	if (!answer_only)
+		sr_buf_printf(out, "%s\n", gs->open);
+	for (size_t i = 0; i < gs->n && !answer_only; i++) {
 		const struct sr_guideline *g = &gs->g[i];
 		if (harmful ? !g->for_harmful : !g->for_benign)
 			continue;
-		if (json_array_size(ids) > 0) {
+		if (json_is_array(ids)) {
 			size_t k;
 			json_t *v;
 			int listed = 0;
@@ -876,7 +883,8 @@ static int write_completion(struct sr_teacher *t, const struct sr_guideset *gs,
 		}
 		sr_buf_puts(out, "\n");
 	}
-	sr_buf_printf(out, "%s\n\n", gs->close);
+	if (!answer_only)
+		sr_buf_printf(out, "%s\n\n", gs->close);
 
 	const char *answer_tmpl = pick(json_object_get(answers, harmful ? "refuse" : "comply"), &fl,
 	                               id ? id : "", sample, "answer");

@@ -165,22 +165,20 @@ for f in "$stats"/import-*.json "$stats/guide.json" "$stats/synth.json" "$stats/
 	"$stats/dedup.json" "$stats/mix-srg.json" "$stats/mix-rt.json"; do
 	[ -f "$f" ] || continue
 	stage=$(basename "$f" .json)
-	# sr-synth writes samples_per_record records per input record and
-	# counts failed samples, so its input counts that many times.
+	# sr-synth counts samples (records_in is prompts x samples per
+	# prompt), so the same balance holds for every stage.
 	jq -r --arg stage "$stage" '
 		def n(k): (.[k] // 0);
-		(if n("samples_per_record") > 0 then n("samples_per_record") else 1 end) as $k
-		| [$stage, n("records_in"), n("records_out"), n("skipped"), n("rejected"),
+		[$stage, n("records_in"), n("records_out"), n("skipped"), n("rejected"),
 		 n("duplicates"), n("failed"),
-		 (if n("records_in") * $k == n("records_out") + n("skipped") * $k + n("rejected")
+		 (if n("records_in") == n("records_out") + n("skipped") + n("rejected")
 		     + n("duplicates") + n("failed") then "ok" else "MISMATCH" end)]
 		| "\(.[0])\t\(.[1])\t\(.[2])\t\(.[3])\t\(.[4])\t\(.[5])\t\(.[6])\t\(.[7])"' "$f" |
 	while IFS='	' read -r s i o sk r d fl b; do
 		printf '%-24s %8s %8s %8s %8s %8s %8s  %s\n' "$s" "$i" "$o" "$sk" "$r" "$d" "$fl" "$b"
 	done
 done
-echo "(balance: in = out + skipped + rejected + dups + failed; for synth, in x samples"
-echo " per prompt = out + failed + skipped x samples per prompt)"
+echo "(balance: in = out + skipped + rejected + dups + failed; sr-synth counts samples)"
 echo
 echo "sr-filter, records rejected per rule:"
 jq -r '(.rules // .per_rule // {}) | to_entries[]

@@ -47,6 +47,8 @@ enum fault_kind {
 	FAULT_SLOW,      /* send the body in small pieces over --slow-ms */
 	FAULT_FEWER,     /* return one choice fewer than requested (at least one) */
 	FAULT_GAP,       /* leave out the choice with index 1 when n > 2 */
+	FAULT_NUL,       /* a valid completion whose answer holds U+0000 */
+	FAULT_NULLCONTENT, /* a valid completion with "content": null */
 };
 
 static const struct { const char *name; enum fault_kind kind; } fault_names[] = {
@@ -55,6 +57,7 @@ static const struct { const char *name; enum fault_kind kind; } fault_names[] = 
 	{"403", FAULT_403}, {"404", FAULT_404}, {"stall", FAULT_STALL}, {"drop", FAULT_DROP},
 	{"truncate", FAULT_TRUNCATE}, {"nonjson", FAULT_NONJSON}, {"badshape", FAULT_BADSHAPE},
 	{"slow", FAULT_SLOW}, {"fewer", FAULT_FEWER}, {"gap", FAULT_GAP},
+	{"nul", FAULT_NUL}, {"nullcontent", FAULT_NULLCONTENT},
 };
 
 struct fault {
@@ -534,7 +537,8 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 		return MHD_NO;
 	}
 	if (kind != FAULT_NONE && kind != FAULT_STALL && kind != FAULT_TRUNCATE &&
-	    kind != FAULT_SLOW && kind != FAULT_FEWER && kind != FAULT_GAP) {
+	    kind != FAULT_SLOW && kind != FAULT_FEWER && kind != FAULT_GAP && kind != FAULT_NUL &&
+	    kind != FAULT_NULLCONTENT) {
 		log_request(seq, "/v1/chat/completions", fault_name, 0, 0,
 		            kind == FAULT_NONJSON || kind == FAULT_BADSHAPE ? 200 : 0, auth_ok);
 		return fault_response(c, f);
@@ -611,6 +615,18 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, struct conn *cn, lo
 				answer++;
 			json_object_set_new(message, "reasoning_content", json_stringn(r, (size_t)(rend - r)));
 			json_object_set_new(message, "content", json_string(answer));
+		}
+		if (kind == FAULT_NUL) {
+			/* The content with " \0 nul" appended: JSON's \u0000. */
+			const char *ct = json_string_value(json_object_get(message, "content"));
+			size_t ctlen = strlen(ct);
+			char *withnul = malloc(ctlen + 6);
+			memcpy(withnul, ct, ctlen);
+			memcpy(withnul + ctlen, " \0 nul", 6);
+			json_object_set_new(message, "content", json_stringn(withnul, ctlen + 6));
+			free(withnul);
+		} else if (kind == FAULT_NULLCONTENT) {
+			json_object_set_new(message, "content", json_null());
 		}
 		json_array_append_new(arr, json_pack("{s:i,s:o,s:s}", "index", k, "message", message,
 		                                     "finish_reason", finish));
@@ -779,6 +795,7 @@ static void usage(FILE *to)
 	      "                          at most LIMIT times; repeatable, the first match wins.\n"
 	      "                          KIND: 429 429date 408 500 503 400 401 403 404 stall\n"
 	      "                          drop truncate nonjson badshape slow fewer gap\n"
+	      "                          nul (content holds U+0000) nullcontent (content null)\n"
 	      "      --retry-after S     Retry-After of the 429 faults, in seconds (default 1)\n"
 	      "      --stall S           how long a stall lasts, in seconds (default 30)\n"
 	      "      --slow-ms MS        how long a slow body takes to send (default 500)\n"

@@ -16,9 +16,15 @@ status=$?
 [ $status -eq 3 ] || fail "exit status $status, expected 3 (benign prompts have no reference)"
 grep -q "using the built-in rule-based teacher" "$tmp/err" || fail "no notice about the built-in teacher"
 grep -q "has no 'reference'" "$tmp/err" || fail "no warning naming the missing reference"
+# One warning for the cause, then its count, not one line per record.
+[ "$(grep -c "record '.*has no 'reference'" "$tmp/err")" -eq 1 ] ||
+	fail "$(grep -c "has no 'reference'" "$tmp/err") warnings about references, expected one and a count"
+grep -q "250 records in all could not be answered (listed in --failed) because: benign record has no 'reference'" \
+	"$tmp/err" || fail "no count of the records without a reference"
 
 check_samples "$tmp/prompts.jsonl" "$tmp/out.jsonl" 2 "$tmp/failed.jsonl"
-[ "$(stat_value "$tmp/stats.json" records_in)" -eq 970 ] || fail "records_in"
+[ "$(stat_value "$tmp/stats.json" records_in)" -eq 1940 ] || fail "records_in: 970 prompts x 2"
+[ "$(stat_value "$tmp/stats.json" prompts_in)" -eq 970 ] || fail "prompts_in"
 [ "$(stat_value "$tmp/stats.json" records_out)" -eq 1440 ] || fail "records_out: 720 harmful x 2"
 [ "$(stat_value "$tmp/stats.json" failed)" -eq 500 ] || fail "failed: 250 benign x 2"
 
@@ -39,6 +45,9 @@ for line in open(out, encoding="utf-8"):
     for g, step in zip(harmful_ids, steps):
         pats = [re.compile(p.replace("(?i)", ""), re.I) for p in g["coverage"]]
         assert any(p.search(step) for p in pats), (r["id"], g["id"], step)
+        # The request is quoted, not run into the sentence.
+        if g["id"] == "intent":
+            assert '"%s' % r["query"][:20] in step, (r["id"], step)
 n = 0
 for line in open(failed, encoding="utf-8"):
     r = json.loads(line)
@@ -63,6 +72,29 @@ if command -v sr-filter >/dev/null 2>&1; then
 	kept=$(wc -l <"$tmp/kept.jsonl")
 	[ "$kept" -ge 1368 ] || fail "sr-filter kept only $kept of 1440 built-in samples"
 fi
+
+# sr-guide --refusal-only asks for a reply with no visible reasoning
+# (guidelines.ids empty, variant refusal_only): the answer alone, not
+# marked as a format problem. A record listing some ids gets those steps.
+sr-import -l harmful "$SR_SHARED/data/advbench/harmful_behaviors.csv" | head -n 20 |
+	sr-guide --refusal-only >"$tmp/rt-prompts.jsonl" || fail "sr-guide --refusal-only failed"
+sr-synth -q -n 2 "$tmp/rt-prompts.jsonl" >"$tmp/rt.jsonl" || fail "refusal-only run failed"
+sr-import -l harmful "$SR_SHARED/data/advbench/harmful_behaviors.csv" | head -n 5 |
+	sr-guide --only intent,harm | sr-synth -q >"$tmp/only.jsonl" || fail "--only run failed"
+$PY - "$tmp/rt.jsonl" "$tmp/only.jsonl" <<'PYEOF' || fail "refusal-only check"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+assert len(rows) == 40, len(rows)
+for r in rows:
+    assert r["guidelines"]["variant"] == "refusal_only" and r["guidelines"]["ids"] == [], r["guidelines"]
+    assert "<think>" not in r["completion"] and "</think>" not in r["completion"], r["completion"]
+    assert r["reasoning"] == "" and r["answer"] == r["completion"], r["id"]
+    assert "help" in r["answer"] and ("can't" in r["answer"] or "won't" in r["answer"]), r["answer"]
+    assert "format" not in r, r["format"]
+for line in open(sys.argv[2], encoding="utf-8"):
+    r = json.loads(line)
+    assert len(r["reasoning"].split("\n")) == 2, r["reasoning"]
+PYEOF
 
 # Harmful prompts alone: success.
 advbench_prompts | sr-synth -q --teacher builtin >"$tmp/adv.jsonl" || fail "AdvBench alone failed"

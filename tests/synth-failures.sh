@@ -60,6 +60,28 @@ synth -n 2 --max-retries 2 --concurrency 3
 [ "$(server_requests)" -eq 36 ] || fail "503: $(server_requests) requests, expected 12 x 3"
 [ ! -s "$tmp/out.jsonl" ] || fail "503: samples were written"
 
+# The stats count samples, so that records_in = records_out + skipped +
+# failed holds for any -n: a bad line (skipped) and 400s on every fourth
+# request (failed, one request per sample), under -n 1 and -n 3.
+{ head -n 5 "$tmp/prompts.jsonl"; echo '{"id":"broken",'; tail -n +6 "$tmp/prompts.jsonl"; } \
+	>"$tmp/mixed.jsonl"
+for n in 1 3; do
+	rm -f "$tmp/cache"
+	start_server --fault 400:4
+	sr-synth --endpoint "$endpoint" --model test-model --seed 5 --cache "$tmp/cache" \
+		--concurrency 1 --no-n -n $n --on-error=skip --stats "$tmp/bal.json" \
+		"$tmp/mixed.jsonl" >"$tmp/bal.jsonl" 2>/dev/null
+	[ $? -eq 3 ] || fail "balance -n $n: exit status, expected 3"
+	$PY - "$tmp/bal.json" $n <<'PYEOF' || fail "balance -n $n: $(cat "$tmp/bal.json")"
+import json, sys
+s, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert s["prompts_in"] == 13 and s["prompts_skipped"] == 1, s
+assert s["records_in"] == 13 * n and s["skipped"] == n, s
+assert s["failed"] == 3 * n and s["records_out"] == 9 * n, s
+assert s["records_in"] == s["records_out"] + s["skipped"] + s["failed"], s
+PYEOF
+done
+
 # A wrong key: the 401 stops the run; everything not done is listed as
 # failed, and the key the server echoes back is redacted.
 export SR_SERVER_KEY="sk-the-right-one-$$"

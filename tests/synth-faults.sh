@@ -73,4 +73,38 @@ start_server --split-reasoning
 run_synth split || fail "split reasoning: sr-synth failed"
 comparable "$tmp/split.jsonl" >"$tmp/split.cmp"
 cmp -s "$tmp/clean.cmp" "$tmp/split.cmp" || fail "split reasoning: samples differ"
+# A content holding U+0000 is a valid completion: kept whole, not
+# retried, and the same bytes again from the cache.
+start_server --fault nul:3
+run_synth nul || { cat "$tmp/nul.err" >&2; fail "nul: sr-synth failed"; }
+check_samples "$tmp/prompts.jsonl" "$tmp/nul.jsonl" 2
+[ "$(stat_value "$tmp/nul.stats" retries)" -eq 0 ] || fail "nul: retried"
+injected=$(server_requests '"fault":"nul"')
+[ "$injected" -gt 0 ] || fail "nul: the server injected nothing"
+$PY - "$tmp/nul.jsonl" "$injected" <<'PYEOF' || fail "nul: content check"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+nul = [r for r in rows if "\0" in r["completion"]]
+assert len(nul) == 2 * int(sys.argv[2]), (len(nul), sys.argv[2])
+for r in nul:
+    assert r["completion"].endswith(" \0 nul") and r["answer"].endswith(" \0 nul"), r["answer"][-20:]
+    assert "format" not in r, r["format"]
+PYEOF
+run_synth nul2 --cache "$tmp/nul.cache" || fail "nul: rerun from the cache failed"
+cmp -s "$tmp/nul.jsonl" "$tmp/nul2.jsonl" || fail "nul: the cached samples differ"
+[ "$(stat_value "$tmp/nul2.stats" cache_hits)" -eq 120 ] || fail "nul: not served from the cache"
+
+# "content": null: written as an empty answer and marked so.
+start_server --fault nullcontent:3
+run_synth nullcontent || fail "nullcontent: sr-synth failed"
+check_samples "$tmp/prompts.jsonl" "$tmp/nullcontent.jsonl" 2
+$PY - "$tmp/nullcontent.jsonl" "$(server_requests '"fault":"nullcontent"')" <<'PYEOF' ||
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+empty = [r for r in rows if r["completion"] == ""]
+assert len(empty) == 2 * int(sys.argv[2]) > 0, (len(empty), sys.argv[2])
+for r in empty:
+    assert r["answer"] == "" and "empty_answer" in r.get("format", []), r.get("format")
+PYEOF
+	fail "nullcontent: empty answers not marked"
 echo "ok: no sample lost or duplicated under any fault"

@@ -1,5 +1,6 @@
 /* sr-synth - turn prompt records into teacher samples: n reasoning samples
  * per prompt from an OpenAI-compatible endpoint or the built-in teacher. */
+#define _GNU_SOURCE  /* memmem */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -418,6 +419,16 @@ static void record_tags(struct sr_record *rec, const char **open, const char **c
 	*close = c && c[0] ? c : "</think>";
 }
 
+/* Return whether the record's request is the refusal_only variant of its
+ * set (sr-guide --refusal-only), which requests no visible reasoning. */
+static int refusal_only(struct sr_record *rec)
+{
+	json_t *guidelines = sr_record_get(rec, "guidelines");
+	const char *variant = json_string_value(json_object_get(guidelines, "variant"));
+
+	return variant && strcmp(variant, "refusal_only") == 0;
+}
+
 /* The completion text: the content, with separately returned reasoning
  * put back between the tags when the content lacks them. */
 static char *completion_text(const struct sr_client_sample *s, const char *open,
@@ -425,8 +436,12 @@ static char *completion_text(const struct sr_client_sample *s, const char *open,
 {
 	struct sr_buf b = {0};
 
-	if (s->reasoning_content && s->reasoning_content[0] && !strstr(s->text, open)) {
-		sr_buf_printf(&b, "%s\n%s\n%s\n\n%s", open, s->reasoning_content, close, s->text);
+	if (s->reasoning_content && s->reasoning_len > 0 && !memmem(s->text, s->len, open,
+	                                                            strlen(open))) {
+		sr_buf_printf(&b, "%s\n", open);
+		sr_buf_append(&b, s->reasoning_content, s->reasoning_len);
+		sr_buf_printf(&b, "\n%s\n\n", close);
+		sr_buf_append(&b, s->text, s->len);
 	} else {
 		sr_buf_append(&b, s->text, s->len);
 	}
@@ -465,6 +480,15 @@ static int emit_sample(struct synth *sy, struct sr_record *rec, int i, json_t *t
 
 	record_tags(rec, &open, &close);
 	int flags = sr_split_completion(text, len, open, close, &reasoning, &rlen, &answer, &alen);
+	/* A refusal_only request expects the answer alone, so a completion
+	 * without any tags is correct there, not a format problem. */
+	if (refusal_only(rec) && (flags & (SR_SPLIT_NO_OPEN | SR_SPLIT_NO_CLOSE)) ==
+	    (SR_SPLIT_NO_OPEN | SR_SPLIT_NO_CLOSE))
+		flags &= ~(SR_SPLIT_NO_OPEN | SR_SPLIT_NO_CLOSE);
+	/* Nothing to answer with, whatever the tags: an empty content, or a
+	 * null one, which the client reads as empty. */
+	if (!answer || alen == 0)
+		flags |= SR_SPLIT_EMPTY_ANSWER;
 	sr_record_set(rec, "sample", json_integer(i));
 	sr_record_set(rec, "teacher", teacher);
 	sr_record_set(rec, "completion", json_stringn(text, len));
@@ -822,10 +846,54 @@ out:
 
 /* ---- built-in teacher ---- */
 
+/* Counts of the records the built-in teacher cannot answer, by cause. The
+ * first record of each cause gets a warning, and report_unanswered() prints
+ * the totals at the end. */
+#define CAUSES_MAX 8
+
+struct causes {
+	char message[CAUSES_MAX][256];
+	unsigned long count[CAUSES_MAX];
+	int n;
+	unsigned long other;  /* records of causes beyond CAUSES_MAX */
+};
+
+static void note_unanswered(struct causes *c, struct sr_run *run, struct sr_record *rec,
+                            const char *message)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (strncmp(c->message[i], message, sizeof c->message[i] - 1) == 0)
+			break;
+	if (i == c->n && c->n == CAUSES_MAX) {
+		c->other++;
+		return;
+	}
+	if (i == c->n) {
+		snprintf(c->message[i], sizeof c->message[i], "%s", message);
+		c->n++;
+	}
+	if (c->count[i]++ == 0 || sr_msg_verbosity >= 2)
+		sr_msg_warn("%s:%ld: record '%s': %s", sr_run_file(run), sr_run_lineno(run),
+		            sr_record_get_str(rec, "id", NULL) ?: "?", message);
+}
+
+static void report_unanswered(const struct causes *c, const char *failed_path)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->count[i] > 1 && sr_msg_verbosity < 2)
+			sr_msg_warn("%lu records in all could not be answered%s because: %s",
+			            c->count[i], failed_path ? " (listed in --failed)" : "",
+			            c->message[i]);
+	if (c->other > 0)
+		sr_msg_warn("%lu more records could not be answered for other reasons", c->other);
+}
+
 static int run_builtin(struct synth *sy, struct sr_error *err)
 {
 	struct sr_record rec;
-	unsigned long unanswered = 0;
+	struct causes unanswered = {0};
 	int rc;
 
 	sr_record_init(&rec);
@@ -840,13 +908,8 @@ static int run_builtin(struct synth *sy, struct sr_error *err)
 				struct sr_client_error e = {0};
 				snprintf(e.kind, sizeof e.kind, "builtin");
 				snprintf(e.message, sizeof e.message, "%s", terr.message);
-				if (i == 0 && ++unanswered <= LOG_REPEAT_MAX)
-					sr_msg_warn("%s:%ld: record '%s': %s", sr_run_file(sy->run),
-					            sr_run_lineno(sy->run), sr_record_get_str(&rec, "id", NULL) ?: "?",
-					            terr.message);
-				else if (i == 0 && unanswered == LOG_REPEAT_MAX + 1)
-					sr_msg_warn("more records the built-in teacher cannot answer are not "
-					            "shown; see --failed");
+				if (i == 0)
+					note_unanswered(&unanswered, sy->run, &rec, terr.message);
 				rc = write_failed(sy, &rec, i, &e, err);
 				continue;
 			}
@@ -873,8 +936,28 @@ static int run_builtin(struct synth *sy, struct sr_error *err)
 		if (sy->o->progress)
 			show_progress(sy, 0);
 	}
+	if (rc != SR_EPIPE)
+		report_unanswered(&unanswered, sy->o->failed_path);
 	sr_record_release(&rec);
 	return rc;
+}
+
+/* Convert the stats counts to samples, so that records_in = records_out +
+ * skipped + failed holds for any -n. Each prompt read counts as n samples,
+ * and the raw prompt counts go to prompts_in and prompts_skipped. */
+static void count_in_samples(struct sr_run *run, int samples)
+{
+	json_t *prompts = json_pack("{s:I,s:I}", "prompts_in", (json_int_t)run->records_in,
+	                            "prompts_skipped", (json_int_t)run->skipped);
+
+	if (run->stats) {
+		json_object_update(run->stats, prompts);
+		json_decref(prompts);
+	} else {
+		run->stats = prompts;
+	}
+	run->records_in *= (uint64_t)samples;
+	run->skipped *= (uint64_t)samples;
 }
 
 int main(int argc, char **argv)
@@ -981,6 +1064,7 @@ int main(int argc, char **argv)
 	}
 	if (rc != SR_EPIPE)
 		print_summary(&sy);
+	count_in_samples(&run, o.samples);
 	rc = sr_run_finish(&run, rc, &err);
 	if (rc >= 0 && stopped) {
 		err = stop_err;
@@ -993,6 +1077,7 @@ int main(int argc, char **argv)
 	}
 	goto out;
 done:
+	count_in_samples(&run, o.samples);
 	rc = sr_run_finish(&run, rc, &err);
 out:
 	sr_client_free(sy.client);

@@ -1,9 +1,9 @@
 #!/bin/sh
 # sr-mix on one million records stays within the memory bound that
-# sr-mix(1) states: about 113 bytes per record, plus the compression
-# buffers ((4 x threads + 2) frames of 1 MiB) and the 1 MiB spill write
-# buffer, plus the program itself (allowed 32 MiB here). Slow: part of make
-# check-full.
+# sr-mix(1) states. That bound is about 113 bytes per record, the
+# compression buffers ((4 x threads + 2) frames of 1 MiB), the 1 MiB spill
+# write buffer and the program itself (allowed 32 MiB here). Slow: part of
+# make check-full.
 set -u
 . "${SR_SRCDIR:-.}/tests/mix-lib.sh"
 [ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time is not installed (Debian package time)"; exit 77; }

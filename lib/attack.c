@@ -924,7 +924,7 @@ int sr_attack_invert(const char *name, const char *text, size_t len,
 
 /* ---- model-driven transforms ---- */
 
-json_t *sr_attack_model_request(const char *name, const char *text,
+json_t *sr_attack_model_request(const char *name, const char *text, size_t len,
                                 const struct sr_attack_params *p, double temperature,
                                 long max_tokens, struct sr_error *err)
 {
@@ -945,12 +945,14 @@ json_t *sr_attack_model_request(const char *name, const char *text,
 	}
 	const struct tset *set = &p->templates->set[a];
 	const char *lang = p->language ? p->language : "";
-	struct var vars[2] = {{"query", text, strlen(text)}, {"language", lang, strlen(lang)}};
+	struct var vars[2] = {{"query", text, len}, {"language", lang, strlen(lang)}};
 	json_t *body = NULL;
 	if (expand(set->system, strlen(set->system), vars, 2, &sys) == 0 &&
 	    expand(set->user, strlen(set->user), vars, 2, &user) == 0) {
-		body = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "messages", "role", "system", "content",
-		                 sys.data ? sys.data : "", "role", "user", "content", user.data);
+		/* s% takes the length, so U+0000 in the request does not cut it. */
+		body = json_pack("{s:[{s:s,s:s%},{s:s,s:s%}]}", "messages", "role", "system", "content",
+		                 sys.data ? sys.data : "", sys.len, "role", "user", "content", user.data,
+		                 user.len);
 		if (body && temperature >= 0)
 			json_object_set_new(body, "temperature", json_real(temperature));
 		if (body && max_tokens > 0)
@@ -1178,7 +1180,8 @@ int sr_past_tense_rules(const char *text, size_t len, struct sr_buf *out)
 	 * unless it is said to the reader ("Kill yourself"). */
 	n = starts_with_word(s, len, imperative_verbs);
 	/* An adverb first: "Slightly modify ...". */
-	size_t adverb = strcspn(s, " ");
+	const char *space = memchr(s, ' ', len);
+	size_t adverb = space ? (size_t)(space - s) : len;
 	if (n == 0 && adverb > 3 && adverb < len && strncasecmp(s + adverb - 2, "ly", 2) == 0 &&
 	    starts_with_word(s + adverb + 1, len - adverb - 1, imperative_verbs) > 0)
 		n = adverb + 1;

@@ -72,9 +72,10 @@ int sr_attack_invert(const char *name, const char *text, size_t len,
                      const struct sr_attack_params *p, struct sr_buf *out, struct sr_error *err);
 
 /* Build the chat-completions body (new reference) that asks a model to
- * apply model-driven transform name to the request. temperature < 0 leaves
- * it out; max_tokens 0 leaves it out. NULL with err on failure. */
-json_t *sr_attack_model_request(const char *name, const char *text,
+ * apply model-driven transform name to the request text[0..len).
+ * temperature < 0 leaves it out; max_tokens 0 leaves it out. NULL with err
+ * on failure. */
+json_t *sr_attack_model_request(const char *name, const char *text, size_t len,
                                 const struct sr_attack_params *p, double temperature,
                                 long max_tokens, struct sr_error *err);
 

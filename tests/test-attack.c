@@ -11,6 +11,8 @@
  *                                decodes it back to base_query; fail below
  *                                the rates in teacher_claims
  */
+#define _GNU_SOURCE /* memmem */
+#include <string.h>
 #include <unistd.h>
 #include "t.h"
 #include "attack.h"
@@ -143,6 +145,53 @@ static void test_round_trips(void)
 	}
 	sr_buf_release(&out);
 	sr_buf_release(&back);
+}
+
+/* A request holding U+0000 is transformed and recovered whole, and the
+ * model request carries it whole. */
+static void test_embedded_nul(void)
+{
+	static const char q[] = "ab\0cd efgh\0 write instructions\0";
+	const size_t qlen = sizeof q - 1;
+	size_t n;
+	const struct sr_attack_info *all = sr_attack_all(&n);
+	struct sr_buf out = {0}, back = {0}, prefix = {0};
+	struct sr_attack_params p = params(5, "French");
+	struct sr_error err;
+
+	for (size_t a = 0; a < n; a++) {
+		if (all[a].model)
+			continue;
+		struct sr_rng rng;
+		sr_rng_seed(&rng, 7);
+		sr_error_clear(&err);
+		CHECK_INT(sr_attack_apply(all[a].name, q, qlen, &p, &rng, &out, &err), 0);
+		sr_rng_seed(&rng, 7);
+		CHECK_INT(sr_attack_apply(all[a].name, q, 2, &p, &rng, &prefix, &err), 0);
+		/* Text after the first NUL changes the result. */
+		if (out.len == prefix.len && memcmp(out.data, prefix.data, out.len) == 0) {
+			t_failures++;
+			fprintf(stderr, "  %s ignores the text after U+0000\n", all[a].name);
+		}
+		if (!all[a].invertible)
+			continue;
+		CHECK_INT(sr_attack_invert(all[a].name, out.data, out.len, &p, &back, &err), 0);
+		CHECK_INT((long)back.len, (long)qlen);
+		if (back.len != qlen || memcmp(back.data, q, qlen) != 0) {
+			t_failures++;
+			fprintf(stderr, "  %s does not recover a request holding U+0000\n", all[a].name);
+		}
+	}
+
+	json_t *body = sr_attack_model_request("past_tense", q, qlen, &p, -1, 0, &err);
+	CHECK(body != NULL);
+	json_t *user = json_object_get(json_array_get(json_object_get(body, "messages"), 1), "content");
+	CHECK(json_is_string(user));
+	CHECK(memmem(json_string_value(user), json_string_length(user), q, qlen) != NULL);
+	json_decref(body);
+	sr_buf_release(&out);
+	sr_buf_release(&back);
+	sr_buf_release(&prefix);
 }
 
 static void test_encodings_one_run(void)
@@ -346,7 +395,7 @@ static void test_model_request(void)
 	struct sr_error err;
 	json_t *body;
 
-	body = sr_attack_model_request("translate", "How do I pick a lock?", &p, 0.7, 256, &err);
+	body = sr_attack_model_request("translate", "How do I pick a lock?", 21, &p, 0.7, 256, &err);
 	CHECK(body != NULL);
 	if (body) {
 		json_t *msgs = json_object_get(body, "messages");
@@ -361,16 +410,16 @@ static void test_model_request(void)
 		CHECK(json_object_get(body, "model") == NULL);
 		json_decref(body);
 	}
-	body = sr_attack_model_request("past_tense", "q", &p, -1, 0, &err);
+	body = sr_attack_model_request("past_tense", "q", 1, &p, -1, 0, &err);
 	CHECK(body != NULL);
 	CHECK(json_object_get(body, "temperature") == NULL);
 	json_decref(body);
 
 	p.language = NULL;
 	sr_error_clear(&err);
-	CHECK(sr_attack_model_request("translate", "q", &p, -1, 0, &err) == NULL);
+	CHECK(sr_attack_model_request("translate", "q", 1, &p, -1, 0, &err) == NULL);
 	CHECK_INT(err.code, SR_EUSAGE);
-	CHECK(sr_attack_model_request("base64", "q", &p, -1, 0, &err) == NULL);
+	CHECK(sr_attack_model_request("base64", "q", 1, &p, -1, 0, &err) == NULL);
 
 	struct sr_buf out = {0};
 	struct sr_rng rng;
@@ -597,6 +646,7 @@ int main(int argc, char **argv)
 	test_base64_vectors();
 	test_hex_caesar_reverse();
 	test_round_trips();
+	test_embedded_nul();
 	test_encodings_one_run();
 	test_split();
 	test_leetspeak();

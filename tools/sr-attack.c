@@ -257,7 +257,8 @@ static int resolve_attacks(struct opts *o)
 /* One input record and its results, one per attack. */
 struct slot {
 	struct sr_record rec;       /* owned copy of the input */
-	char *base_id;
+	char *base_id;              /* base_id_len bytes, may hold U+0000 */
+	size_t base_id_len;
 	struct sr_buf out[MAX_ATTACKS];
 	int ok[MAX_ATTACKS];
 	struct sr_client_error error[MAX_ATTACKS];
@@ -313,8 +314,11 @@ static int take_record(struct state *st, struct sr_record *rec, struct sr_error 
 	if (!base)
 		base = sr_record_get_str(&s->rec, "id", &n);
 	free(s->base_id);
-	if (!(s->base_id = strndup(base, n)))
+	if (!(s->base_id = malloc(n + 1)))
 		return sr_fail(err, SR_ENOMEM, "out of memory");
+	memcpy(s->base_id, base, n);
+	s->base_id[n] = '\0';
+	s->base_id_len = n;
 	st->nslots++;
 	return 1;
 }
@@ -322,8 +326,8 @@ static int take_record(struct state *st, struct sr_record *rec, struct sr_error 
 static int run_offline(struct state *st, struct slot *s, size_t k, struct sr_error *err)
 {
 	const struct sr_attack_info *a = st->o->attacks[k];
-	size_t n, index;
-	const char *query = sr_record_get_str(&s->rec, "query", &n);
+	size_t qlen, n, index;
+	const char *query = sr_record_get_str(&s->rec, "query", &qlen);
 	const char *id = sr_record_get_str(&s->rec, "id", &n);
 	struct sr_rng rng;
 	const struct sr_attack_info *all = sr_attack_all(&index);
@@ -331,7 +335,7 @@ static int run_offline(struct state *st, struct slot *s, size_t k, struct sr_err
 	/* Seeded by the record's id and the attack, so that a record's result
 	 * depends on neither its position nor the other attacks chosen. */
 	sr_rng_seed(&rng, sr_hash_mix(st->o->seed, id, (uint64_t)(a - all)));
-	int rc = sr_attack_apply(a->name, query, strlen(query), &st->o->params, &rng, &s->out[k], err);
+	int rc = sr_attack_apply(a->name, query, qlen, &st->o->params, &rng, &s->out[k], err);
 	s->ok[k] = rc == 0;
 	return rc;
 }
@@ -355,8 +359,9 @@ static int run_models(struct state *st, struct sr_error *err)
 				continue;
 			size_t n;
 			const char *q = sr_record_get_str(&st->slots[i].rec, "query", &n);
-			bodies[count] = sr_attack_model_request(st->o->attacks[k]->name, q, &st->o->params,
-			                                        st->o->temperature, st->o->max_tokens, err);
+			bodies[count] = sr_attack_model_request(st->o->attacks[k]->name, q, n,
+			                                        &st->o->params, st->o->temperature,
+			                                        st->o->max_tokens, err);
 			if (!bodies[count]) {
 				rc = err->code ? err->code : SR_ENOMEM;
 				goto done;
@@ -406,35 +411,36 @@ static int emit(struct state *st, struct slot *s, size_t k, struct sr_error *err
 {
 	const struct sr_attack_info *a = st->o->attacks[k];
 	struct sr_record rec;
+	struct sr_buf name = {0}, id = {0};
 	size_t n;
-	char name[256];
 	int rc;
 
+	/* Strings are handled by length, since any of them may hold U+0000. */
 	sr_record_init(&rec);
 	rc = sr_record_parse(&rec, s->rec.line, s->rec.len, err);
 	const char *prev = rc == 0 ? sr_record_get_str(&rec, "attack", &n) : NULL;
-	if (prev)
-		snprintf(name, sizeof name, "%.*s+%s", (int)n, prev, a->name);
-	else
-		snprintf(name, sizeof name, "%s", a->name);
+	if (rc == 0 && ((prev && (sr_buf_append(&name, prev, n) < 0 || sr_buf_append(&name, "+", 1) < 0)) ||
+	                sr_buf_puts(&name, a->name) < 0))
+		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 	const char *base_query = rc == 0 ? sr_record_get_str(&rec, "base_query", &n) : NULL;
 	json_t *bq = base_query ? json_stringn(base_query, n) : NULL;
 	if (!bq && rc == 0) {
 		const char *q = sr_record_get_str(&rec, "query", &n);
 		bq = json_stringn(q, n);
 	}
-	char *id = NULL;
-	if (rc == 0 && asprintf(&id, "%s:%s", s->base_id, name) < 0)
-		id = NULL;
-	if (rc == 0 && (!id || !bq ||
-	                sr_record_set(&rec, "id", json_string(id)) < 0 ||
+	if (rc == 0 && (sr_buf_append(&id, s->base_id, s->base_id_len) < 0 ||
+	                sr_buf_append(&id, ":", 1) < 0 || sr_buf_append(&id, name.data, name.len) < 0))
+		rc = sr_fail(err, SR_ENOMEM, "out of memory");
+	if (rc == 0 && (!bq ||
+	                sr_record_set(&rec, "id", json_stringn(id.data, id.len)) < 0 ||
 	                sr_record_set(&rec, "query", json_stringn(s->out[k].data, s->out[k].len)) < 0 ||
-	                sr_record_set(&rec, "attack", json_string(name)) < 0 ||
+	                sr_record_set(&rec, "attack", json_stringn(name.data, name.len)) < 0 ||
 	                sr_record_set(&rec, "base_query", json_incref(bq)) < 0 ||
-	                sr_record_set(&rec, "base_id", json_string(s->base_id)) < 0))
+	                sr_record_set(&rec, "base_id", json_stringn(s->base_id, s->base_id_len)) < 0))
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 	json_decref(bq);
-	free(id);
+	sr_buf_release(&name);
+	sr_buf_release(&id);
 	if (rc == 0)
 		rc = sr_run_emit(&st->run, &rec, err);
 	sr_record_release(&rec);

@@ -101,6 +101,7 @@ sr-shard verify relabel 2>relabel.err
 [ $? -eq 1 ] || fail "verify of a relabelled shard did not exit 1"
 grep -q "relabel/manifest.json: lists shard 'train-00000.jsonl.zst' with split 'val'" relabel.err ||
 	fail "relabelled shard: $(cat relabel.err)"
+grep -q "not listed" relabel.err && fail "a listed shard reported as unlisted: $(cat relabel.err)"
 sr-shard cat --split val relabel >relabel.out 2>/dev/null
 [ $? -eq 1 ] || fail "cat --split val of a relabelled shard did not exit 1"
 [ -s relabel.out ] && fail "cat --split val of a relabelled shard wrote $(wc -l <relabel.out) records"

@@ -238,21 +238,10 @@ static int compare_counts(const char *dir, json_t *m, const struct tally *t)
 	return bad;
 }
 
-static int listed(json_t *shards, const char *file)
-{
-	size_t i;
-	json_t *entry;
-
-	json_array_foreach(shards, i, entry)
-		if (strcmp(json_string_value(json_object_get(entry, "file")), file) == 0)
-			return 1;
-	return 0;
-}
-
-/* Report every train-* and val-* file in dir that the manifest does not
- * list: a consumer that globs for shards would read it. Returns the
- * number found, or SR_EIO. */
-static int find_unlisted(const char *dir, json_t *shards)
+/* Report every train-* and val-* file in dir that is not in listed (an
+ * object with the manifest's file names as keys): a consumer that globs
+ * for shards would read it. Returns the number found, or SR_EIO. */
+static int find_unlisted(const char *dir, json_t *listed)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -265,7 +254,7 @@ static int find_unlisted(const char *dir, json_t *shards)
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, "train-", 6) != 0 && strncmp(de->d_name, "val-", 4) != 0)
 			continue;
-		if (listed(shards, de->d_name))
+		if (json_object_get(listed, de->d_name))
 			continue;
 		sr_msg_error("%s/%s: not listed in the manifest (a stray file, or a leftover of "
 		             "another run)", dir, de->d_name);
@@ -285,7 +274,7 @@ static int verify_dir(const char *dir)
 {
 	struct sr_error err;
 	struct tally t = {0};
-	json_t *m = NULL, *shards, *entry;
+	json_t *m = NULL, *shards, *entry, *listed = json_object();
 	size_t i;
 	int worst = 0, n;
 	char path[4096];
@@ -304,7 +293,7 @@ static int verify_dir(const char *dir)
 	t.sources = json_object();
 	t.labels = json_object();
 	sr_record_init(&t.rec);
-	if (!t.sources || !t.labels) {
+	if (!t.sources || !t.labels || !listed) {
 		sr_msg_error("out of memory");
 		worst = SR_ENOMEM;
 		goto done;
@@ -314,17 +303,20 @@ static int verify_dir(const char *dir)
 		int rc;
 		sr_error_clear(&err);
 		rc = check_name(entry, &err);
-		for (size_t j = 0; rc == 0 && j < i; j++)
-			if (strcmp(file, json_string_value(json_object_get(json_array_get(shards, j), "file"))) == 0)
-				rc = sr_fail(&err, SR_EDATA, "lists shard '%s' twice", file);
+		if (rc == 0 && json_object_get(listed, file))
+			rc = sr_fail(&err, SR_EDATA, "lists shard '%s' twice", file);
+		/* Listed even when invalid, so it is not reported as unlisted too. */
+		if (file && json_object_set_new(listed, file, json_true()) < 0 && rc == 0)
+			rc = sr_fail(&err, SR_ENOMEM, "out of memory");
 		if (rc < 0) {
 			snprintf(path, sizeof(path), "%s/manifest.json", dir);
 			snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, path);
 		}
 		shard_path(path, sizeof(path), dir, entry);
-		t.split = strcmp(json_string_value(json_object_get(entry, "split")), "val") == 0;
-		if (rc == 0)
+		if (rc == 0) {
+			t.split = strcmp(json_string_value(json_object_get(entry, "split")), "val") == 0;
 			rc = sr_shard_verify_each(path, entry, tally_frame, &t, &err);
+		}
 		if (rc < 0) {
 			if (!err.file[0])
 				snprintf(err.file, sizeof(err.file), "%.*s", (int)sizeof(err.file) - 1, path);
@@ -334,7 +326,7 @@ static int verify_dir(const char *dir)
 		}
 		sr_msg_debug("%s: ok", path);
 	}
-	n = find_unlisted(dir, shards);
+	n = find_unlisted(dir, listed);
 	if (n > 0)
 		n = SR_EDATA;
 	keep_worst(&worst, n);
@@ -348,6 +340,7 @@ done:
 	sr_record_release(&t.rec);
 	json_decref(t.sources);
 	json_decref(t.labels);
+	json_decref(listed);
 	json_decref(m);
 	return worst;
 }

@@ -292,6 +292,12 @@ int sr_run_finish(struct sr_run *run, int rc, struct sr_error *err)
 	sr_error_clear(&e2);
 	if (rc >= 0 && run->out && (r = sr_output_commit(run->out, err)) < 0)
 		rc = r;
+	/* A stream behaves the same however much was buffered: records
+	 * written before a fatal error reach standard output (as with jq),
+	 * while a file output (-o) is not committed and stays absent. */
+	if (rc < 0 && rc != SR_EPIPE && run->out &&
+	    (!run->output_path || strcmp(run->output_path, "-") == 0))
+		sr_output_flush(run->out, &e2);
 	if (rc >= 0 && run->quarantine && (r = sr_output_commit(run->quarantine, err)) < 0)
 		rc = r;
 	/* A closed output pipe (`| head`) ends the run early and quietly; the

@@ -20,6 +20,9 @@ sr-passthrough mixed.jsonl >out.jsonl 2>err.txt
 check "bad line exits 1" test $? -eq 1
 check "error names file, line and column" grep -q "mixed.jsonl:4:1: invalid JSON" err.txt
 check "error line has the program prefix" grep -q "^sr-passthrough: error: " err.txt
+check "records before the bad line reach stdout" test "$(wc -l <out.jsonl)" -eq 2
+sr-passthrough -o failed-out.jsonl mixed.jsonl 2>/dev/null
+check "-o file not created on failure" test ! -e failed-out.jsonl
 
 # Skip: counts add up, passthrough is byte-exact.
 sr-passthrough --on-error=skip --stats st.json mixed.jsonl >out.jsonl 2>err.txt

@@ -330,7 +330,7 @@ static int parse_options(int argc, char **argv, struct sr_run *run, struct opts 
 /* ---- in-order output ---- */
 
 struct slot {
-	char *line;      /* the input record, as read */
+	struct sr_record rec;  /* the input record, indexed, with its own copy of the line */
 	size_t len;
 	int done;
 	struct sr_client_result *res;
@@ -528,36 +528,46 @@ static json_t *endpoint_teacher(struct synth *sy, const struct sr_client_sample 
 /* Write the samples (and failures) of the slot at the head of the ring. */
 static int emit_slot(struct synth *sy, struct slot *s, struct sr_error *err)
 {
-	struct sr_record rec;
+	struct sr_record *rec = &s->rec;
+	const char *open, *close;
 	int rc = 0;
 
-	sr_record_init(&rec);
-	if ((rc = sr_record_parse(&rec, s->line, s->len, err)) < 0)
-		goto out;
-	const char *open, *close;
-	record_tags(&rec, &open, &close);
+	record_tags(rec, &open, &close);
 	for (int i = 0; i < s->res->n && rc == 0; i++) {
 		struct sr_client_sample *smp = &s->res->samples[i];
 		if (!smp->text) {
-			rc = write_failed(sy, &rec, i, &smp->error, err);
+			rc = write_failed(sy, rec, i, &smp->error, err);
 			continue;
 		}
 		size_t len;
 		char *text = completion_text(smp, open, close, &len);
-		rc = emit_sample(sy, &rec, i, endpoint_teacher(sy, smp), text, len, smp->finish_reason,
+		rc = emit_sample(sy, rec, i, endpoint_teacher(sy, smp), text, len, smp->finish_reason,
 		                 err);
 		free(text);
 	}
-out:
-	sr_record_release(&rec);
 	return rc;
 }
 
 static void slot_release(struct slot *s)
 {
 	sr_client_result_free(s->res);
-	free(s->line);
+	sr_record_release(&s->rec);
 	memset(s, 0, sizeof *s);
+}
+
+/* Free the values parsed from a record's bytes (the schema check parses
+ * the whole record), keeping its index of the members. A record waiting
+ * in the ring then holds little more than its line, and emitting it does
+ * not need to parse the line again. */
+static void drop_parsed_values(struct sr_record *rec)
+{
+	for (size_t i = 0; i < rec->n; i++) {
+		struct sr_member *m = &rec->m[i];
+		if (m->raw && m->value) {
+			json_decref(m->value);
+			m->value = NULL;
+		}
+	}
 }
 
 static int emit_ready(struct synth *sy, struct sr_error *err)
@@ -748,12 +758,14 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 		seed = (int64_t)(sr_hash_mix(sy->o->seed, id ? id : "", 0) & 0x7fffffff);
 	size_t pos = (sy->head + sy->count) % sy->cap;
 	struct slot *s = &sy->ring[pos];
-	s->line = malloc(rec->len + 1);
-	if (!s->line)
+	/* The slot takes the record over and copies the line it borrows. */
+	s->rec = *rec;
+	sr_record_init(rec);
+	if (sr_record_own(&s->rec) < 0) {
+		slot_release(s);
 		return sr_fail(err, SR_ENOMEM, "out of memory");
-	memcpy(s->line, rec->line, rec->len);
-	s->line[rec->len] = '\0';
-	s->len = rec->len;
+	}
+	s->len = s->rec.len;
 	s->held_bytes = &sy->bytes;
 	struct sr_client_request req = {
 		.name = id ? id : "?",
@@ -768,6 +780,7 @@ static int take_record(struct synth *sy, struct sr_record *rec, struct sr_error 
 		slot_release(s);
 		return rc;
 	}
+	drop_parsed_values(&s->rec);  /* after the submit: id points into a value */
 	sy->count++;
 	sy->bytes += s->len;
 	return 1;

@@ -476,6 +476,10 @@ int main(int argc, char **argv)
 		     stats_dir(argv[i], out, &err);
 	if (rc == 0)
 		rc = sr_output_commit(out, &err);
+	else if (rc != SR_EPIPE && out && (!output || strcmp(output, "-") == 0))
+		/* The records before damage reach standard output, as the man
+		 * page promises; an -o file is not committed. */
+		sr_output_flush(out, NULL);
 	sr_output_free(out);
 	if (rc < 0 && rc != SR_EPIPE)
 		sr_msg_report(&err);

@@ -806,9 +806,10 @@ static int write_completion(struct sr_teacher *t, const struct sr_guideset *gs,
 {
 	const char *id = sr_record_get_str(rec, "id", NULL);
 	const char *label = sr_record_get_str(rec, "label", NULL);
-	const char *query = sr_record_get_str(rec, "query", NULL);
+	size_t query_len = 0, reference_len = 0;
+	const char *query = sr_record_get_str(rec, "query", &query_len);
 	const char *category = sr_record_get_str(rec, "category", NULL);
-	const char *reference = sr_record_get_str(rec, "reference", NULL);
+	const char *reference = sr_record_get_str(rec, "reference", &reference_len);
 	json_t *builtin = json_object_get(gs->doc, "builtin");
 	json_t *steps = json_object_get(builtin, "steps");
 	json_t *answers = json_object_get(builtin, "answers");
@@ -817,6 +818,14 @@ static int write_completion(struct sr_teacher *t, const struct sr_guideset *gs,
 
 	if (!query || !label)
 		return sr_fail(err, SR_EDATA, "record has no 'query' or 'label'");
+	/* The templates and detectors work on C strings, so a U+0000 would cut
+	 * the text short without a word: such a record is not answered. */
+	if (strlen(query) != query_len || (reference && strlen(reference) != reference_len)) {
+		sr_fail(err, SR_EDATA, "field '%s' contains U+0000, which the built-in teacher "
+		        "cannot quote or answer with (use an endpoint instead)",
+		        strlen(query) != query_len ? "query" : "reference");
+		return 1;
+	}
 	int harmful = strcmp(label, "harmful") == 0;
 	if (!harmful && (!reference || !reference[0])) {
 		sr_fail(err, SR_EDATA, "benign record has no 'reference': the built-in teacher answers "

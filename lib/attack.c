@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <utf8proc.h>
 #include "attack.h"
+#include "guideset.h"
 #include "io.h"
 
 enum attack_id {
@@ -965,11 +966,45 @@ json_t *sr_attack_model_request(const char *name, const char *text, size_t len,
 	return body;
 }
 
-int sr_attack_model_text(const char *reply, size_t len, struct sr_buf *out, struct sr_error *err)
+/* Drop a reasoning block that opens the reply, narrowing *reply and *len
+ * to the text after it. A reply that only lost its open tag, as servers
+ * that put the open tag into the prompt send it, counts as such a block.
+ * SR_EDATA when the reply ends inside its reasoning or has nothing after
+ * it. */
+static int strip_reasoning(const char **reply, size_t *len, const char *open, const char *close,
+                           struct sr_error *err)
 {
-	size_t start = 0, end = len;
+	const char *reasoning, *answer, *s = *reply;
+	size_t rlen, alen, i = 0;
+	int flags = sr_split_completion(s, *len, open, close, &reasoning, &rlen, &answer, &alen);
+
+	while (i < *len && is_blank((unsigned char)s[i]))
+		i++;
+	int opens_reply = *len - i >= strlen(open) && memcmp(s + i, open, strlen(open)) == 0;
+	if (flags & SR_SPLIT_NO_CLOSE) {
+		if (opens_reply)
+			return sr_fail(err, SR_EDATA, "the model's reply ends inside its reasoning (no '%s')",
+			               close);
+		return 0;
+	}
+	if ((flags & SR_SPLIT_TEXT_BEFORE) || (!(flags & SR_SPLIT_NO_OPEN) && !opens_reply))
+		return 0;
+	if (alen == 0)
+		return sr_fail(err, SR_EDATA, "the model's reply has nothing after its reasoning");
+	*reply = answer;
+	*len = alen;
+	return 0;
+}
+
+int sr_attack_model_text(const char *reply, size_t len, const char *open, const char *close,
+                         struct sr_buf *out, struct sr_error *err)
+{
+	size_t start = 0, end;
 
 	sr_buf_reset(out);
+	if (open && close && *open && *close && strip_reasoning(&reply, &len, open, close, err) < 0)
+		return SR_EDATA;
+	end = len;
 	while (start < end && is_blank((unsigned char)reply[start]))
 		start++;
 	while (end > start && is_blank((unsigned char)reply[end - 1]))

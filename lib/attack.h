@@ -79,10 +79,14 @@ json_t *sr_attack_model_request(const char *name, const char *text, size_t len,
                                 const struct sr_attack_params *p, double temperature,
                                 long max_tokens, struct sr_error *err);
 
-/* Clean a model's reply into the disguised request: trim white space,
- * drop one pair of quotes around the whole reply, and drop a leading label
- * line such as "Rewritten request:". SR_EDATA when nothing is left. */
-int sr_attack_model_text(const char *reply, size_t len, struct sr_buf *out, struct sr_error *err);
+/* Clean a model's reply into the disguised request: drop a reasoning block
+ * that opens it (from open to close, the guideline set's tags; NULL tags
+ * keep the reply whole), trim white space, drop one pair of quotes around
+ * the whole reply, and drop a leading label line such as "Rewritten
+ * request:". SR_EDATA when nothing is left or the reply ends inside its
+ * reasoning. */
+int sr_attack_model_text(const char *reply, size_t len, const char *open, const char *close,
+                         struct sr_buf *out, struct sr_error *err);
 
 /* Codecs, shared with decoders elsewhere. Encoders cannot fail except for
  * memory; decoders return SR_EDATA for text outside the alphabet. */

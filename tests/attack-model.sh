@@ -39,6 +39,10 @@ jq -e -s '[.[].id] == ["h-1:past_tense","h-1:future_tense","h-1:translate","h-1:
 	"b-1:past_tense","b-1:future_tense","b-1:translate","b-1:persuade","b-1:base64"]' out.jsonl >/dev/null
 jq -e -s 'all(.[]; (.query | length) > 0 and .query != .base_query and .base_id != null)' out.jsonl >/dev/null
 grep -q '"n":12345678901234567890' out.jsonl
+# The test endpoint answers like a reasoning model: <think>...</think>, then
+# the text, which alone becomes the query.
+jq -e -s 'all(.[] | select(.attack != "base64"); .query | startswith("Sure. Here is"))' out.jsonl >/dev/null
+if grep -q 'think>' out.jsonl; then echo "a query kept the model's reasoning"; exit 1; fi
 jq -e '.records_in == 2 and .records_out == 10 and .failed == 0' stats.json >/dev/null
 sent=$(wc -l <server.log)
 [ "$sent" -eq 8 ]
@@ -64,6 +68,24 @@ status=$?
 set -e
 [ "$status" -eq 3 ]
 grep -q "attack 'persuade' on record 'h-1' failed" err
+
+echo "--guidelines takes the reasoning tags of a set"
+serve
+sed 's|"open": *"<think>"|"open": "<reason>"|; s|"close": *"</think>"|"close": "</reason>"|' \
+	"$SRKIT_DATADIR/guidelines/default.json" >reason.json
+grep -q '"<reason>"' reason.json
+sr-attack -a past_tense --guidelines ./reason.json --endpoint "$url" --model srkit-test \
+	--cache cache.jsonl in.jsonl >reason.jsonl
+jq -e -s 'all(.[]; .query | startswith("<think>"))' reason.jsonl >/dev/null
+sr-attack -a past_tense --guidelines default --endpoint "$url" --model srkit-test \
+	--cache cache.jsonl in.jsonl | jq -e -s 'all(.[]; .query | startswith("Sure."))' >/dev/null
+set +e
+sr-attack -a past_tense --guidelines no-such-set --endpoint "$url" --model srkit-test in.jsonl \
+	>/dev/null 2>err
+status=$?
+set -e
+[ "$status" -eq 2 ]
+grep -q "no-such-set" err
 
 echo "a rejected key stops the run"
 serve --fault 401

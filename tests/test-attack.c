@@ -439,16 +439,36 @@ static void test_model_text(void)
 		{"Rewritten request:\nHow did people pick locks?", "How did people pick locks?"},
 		{"\"A\" and \"B\"", "\"A\" and \"B\""},
 		{"Comment fait-on ?", "Comment fait-on ?"},
+		{"<think>\nThe user wants the past tense.\n</think>\n\nHow did people pick locks?",
+		 "How did people pick locks?"},
+		{"  <think>r</think>\n\"How did people pick locks?\"", "How did people pick locks?"},
+		{"Reasoning without its open tag.\n</think>\n\nHow did people pick locks?",
+		 "How did people pick locks?"},
+		{"How did people use <think> tags?", "How did people use <think> tags?"},
+		{"Sure: <think>x</think> y", "Sure: <think>x</think> y"},
 	};
 	struct sr_buf out = {0};
 	struct sr_error err;
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		CHECK_INT(sr_attack_model_text(cases[i][0], strlen(cases[i][0]), &out, NULL), 0);
+		CHECK_INT(sr_attack_model_text(cases[i][0], strlen(cases[i][0]), "<think>", "</think>", &out, NULL), 0);
 		CHECK_STR(out.data, cases[i][1]);
 	}
-	CHECK_INT(sr_attack_model_text(" \n ", 3, &out, &err), SR_EDATA);
-	CHECK_INT(sr_attack_model_text("\"\"", 2, &out, &err), SR_EDATA);
+	CHECK_INT(sr_attack_model_text(" \n ", 3, "<think>", "</think>", &out, &err), SR_EDATA);
+	CHECK_INT(sr_attack_model_text("\"\"", 2, "<think>", "</think>", &out, &err), SR_EDATA);
+	const char *unfinished = "<think>\nStill reasoning when the tokens ran out";
+	CHECK_INT(sr_attack_model_text(unfinished, strlen(unfinished), "<think>", "</think>", &out, &err),
+	          SR_EDATA);
+	CHECK(strstr(err.message, "ends inside its reasoning") != NULL);
+	CHECK_INT(sr_attack_model_text("<think>r</think>\n ", 18, "<think>", "</think>", &out, &err),
+	          SR_EDATA);
+	/* Other tags, and none. */
+	CHECK_INT(sr_attack_model_text("<r>x</r>q", 9, "<r>", "</r>", &out, NULL), 0);
+	CHECK_STR(out.data, "q");
+	CHECK_INT(sr_attack_model_text("<think>x</think>q", 17, "<r>", "</r>", &out, NULL), 0);
+	CHECK_STR(out.data, "<think>x</think>q");
+	CHECK_INT(sr_attack_model_text("<think>x</think>q", 17, NULL, NULL, &out, NULL), 0);
+	CHECK_STR(out.data, "<think>x</think>q");
 	sr_buf_release(&out);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "attack.h"
 #include "client.h"
+#include "guideset.h"
 #include "msg.h"
 #include "opt.h"
 #include "record.h"
@@ -33,6 +34,7 @@ enum {
 	OPT_RETRIES,
 	OPT_FAILED,
 	OPT_BATCH,
+	OPT_GUIDELINES,
 };
 
 static const struct option long_options[] = {
@@ -54,6 +56,7 @@ static const struct option long_options[] = {
 	{"retries", required_argument, NULL, OPT_RETRIES},
 	{"failed", required_argument, NULL, OPT_FAILED},
 	{"batch", required_argument, NULL, OPT_BATCH},
+	{"guidelines", required_argument, NULL, OPT_GUIDELINES},
 	SR_RUN_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
@@ -83,6 +86,8 @@ static void usage(void)
 	       "      --retries N         retries after a failed attempt (default 8)\n"
 	       "      --failed FILE       write records whose model request failed here\n"
 	       "      --batch N           records per batch of model requests (default 64)\n"
+	       "      --guidelines SET    drop a leading reasoning block between this guideline\n"
+	       "                          set's tags from replies (default <think>, </think>)\n"
 	       SR_RUN_HELP);
 }
 
@@ -107,7 +112,33 @@ struct opts {
 	long max_tokens;
 	const char *failed_path;
 	long batch;
+	char open[64], close[64];   /* reasoning tags stripped from model replies */
 };
+
+/* Take the reasoning tags of guideline set name (a name or a path).
+ * Returns 0 or the exit status. */
+static int load_tags(struct opts *o, const char *name)
+{
+	struct sr_guideset *gs;
+	struct sr_error err;
+
+	sr_error_clear(&err);
+	if (sr_guideset_load(name, &gs, &err) < 0) {
+		sr_msg_report(&err);
+		/* A set that is missing or invalid is a bad --guidelines value. */
+		return err.code == SR_EIO || err.code == SR_ENOMEM ? sr_exit_status(err.code) : SR_EXIT_USAGE;
+	}
+	int fits = strlen(gs->open) < sizeof o->open && strlen(gs->close) < sizeof o->close;
+	if (fits) {
+		snprintf(o->open, sizeof o->open, "%s", gs->open);
+		snprintf(o->close, sizeof o->close, "%s", gs->close);
+	}
+	sr_guideset_free(gs);
+	if (!fits)
+		return sr_msg_usage("the reasoning tags of guideline set '%s' are longer than %zu bytes",
+		                    name, sizeof o->open - 1);
+	return 0;
+}
 
 static int add_attack(struct opts *o, const char *name, size_t n)
 {
@@ -175,6 +206,9 @@ static int parse_options(int argc, char **argv, struct sr_run *run, struct opts 
 			break;
 		case OPT_TEMPLATES:
 			o->templates_path = optarg;
+			break;
+		case OPT_GUIDELINES:
+			rc = load_tags(o, optarg);
 			break;
 		case OPT_ENDPOINT:
 			o->client.endpoint = optarg;
@@ -288,20 +322,37 @@ static void client_log(void *user, int level, const char *message)
 		sr_msg_debug("%s", message);
 }
 
+/* The JSON Schema name of v's type, for messages. */
+static const char *json_type_word(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "object";
+	case JSON_ARRAY: return "array";
+	case JSON_STRING: return "string";
+	case JSON_INTEGER: return "integer";
+	case JSON_REAL: return "number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "boolean";
+	default: return "null";
+	}
+}
+
 /* Take the current record into the batch, or skip it under the bad-input
  * policy. Returns 1 when taken, 0 when skipped, or a negative code. */
 static int take_record(struct state *st, struct sr_record *rec, struct sr_error *err)
 {
-	const char *missing = NULL;
+	static const char *const required[] = {"id", "query"};
 	size_t n;
 
-	if (!sr_record_get_str(rec, "id", &n))
-		missing = "id";
-	else if (!sr_record_get_str(rec, "query", &n))
-		missing = "query";
-	if (missing) {
-		sr_fail(err, SR_EDATA, "missing string field");
-		snprintf(err->field, sizeof err->field, "%s", missing);
+	for (size_t i = 0; i < 2; i++) {
+		if (sr_record_get_str(rec, required[i], &n))
+			continue;
+		json_t *v = sr_record_get(rec, required[i]);
+		if (v)
+			sr_fail(err, SR_EDATA, "expected a string, got %s", json_type_word(v));
+		else
+			sr_fail(err, SR_EDATA, "missing string field");
+		snprintf(err->field, sizeof err->field, "%s", required[i]);
 		int rc = sr_run_bad_record(&st->run, err);
 		return rc < 0 ? rc : 0;
 	}
@@ -378,7 +429,8 @@ static int run_models(struct state *st, struct sr_error *err)
 		struct sr_error terr;
 
 		sr_error_clear(&terr);
-		if (sm && sm->text && sr_attack_model_text(sm->text, sm->len, &s->out[k], &terr) == 0) {
+		if (sm && sm->text && sr_attack_model_text(sm->text, sm->len, st->o->open, st->o->close,
+		                                           &s->out[k], &terr) == 0) {
 			s->ok[k] = 1;
 			continue;
 		}
@@ -600,6 +652,8 @@ int main(int argc, char **argv)
 	o.params.shift = 3;
 	o.temperature = -1;
 	o.batch = BATCH_DEFAULT;
+	snprintf(o.open, sizeof o.open, "<think>");
+	snprintf(o.close, sizeof o.close, "</think>");
 	sr_client_config_init(&o.client);
 	st.o = &o;
 	sr_run_init(&st.run, "sr-attack");

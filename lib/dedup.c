@@ -894,11 +894,16 @@ int sr_dedup_load(struct sr_dedup *d, const char *path, struct sr_error *err)
 		goto done;
 	}
 	header_encode(d, want, 0);
-	if ((rc = check_param(err, path, "format version", get32(s + 8), INDEX_VERSION)) < 0)
+	if (get32(s + 8) != INDEX_VERSION) {
+		rc = sr_fail(err, SR_EUSAGE, "index '%s' has format version %u, but this sr-dedup reads "
+		             "version %u (rebuild it with --save-index)", path, get32(s + 8), INDEX_VERSION);
 		goto done;
+	}
 	if (get32(s + 12) != (uint32_t)d->cfg.near) {
-		rc = sr_fail(err, SR_EUSAGE, "index '%s' was built %s --near", path,
-		             get32(s + 12) ? "with" : "without");
+		rc = sr_fail(err, SR_EUSAGE, get32(s + 12)
+		             ? "index '%s' was built with --near, but this run compares exactly (add --near)"
+		             : "index '%s' was built without --near, but this run uses --near (drop it)",
+		             path);
 		goto done;
 	}
 	if (get32(s + 16) != d->cfg.norm) {

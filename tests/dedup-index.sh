@@ -34,7 +34,10 @@ done
 status() { set +e; "$@" >/dev/null 2>err; s=$?; set -e; echo $s; }
 sr-dedup --near --save-index near.idx first.jsonl >/dev/null
 [ "$(status sr-dedup --against near.idx second.jsonl)" = 2 ]
-grep -q "was built with --near" err
+grep -q "was built with --near, but this run compares exactly (add --near)" err
+sr-dedup --save-index exact.idx first.jsonl >/dev/null
+[ "$(status sr-dedup --near --against exact.idx second.jsonl)" = 2 ]
+grep -q "was built without --near, but this run uses --near (drop it)" err
 [ "$(status sr-dedup --near --ngram 4 --against near.idx second.jsonl)" = 2 ]
 grep -q -- "--ngram 3, not 4" err
 [ "$(status sr-dedup --near --shingle char --against near.idx second.jsonl)" = 2 ]

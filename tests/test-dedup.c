@@ -299,7 +299,8 @@ static void test_index_file(int near)
 	e = make(!near, 128, 32, 0.5, 3);
 	sr_error_clear(&err);
 	CHECK_INT(sr_dedup_load(e, path, &err), SR_EUSAGE);
-	CHECK(strstr(err.message, near ? "built with --near" : "built without --near") != NULL);
+	CHECK(strstr(err.message, near ? "built with --near, but this run compares exactly (add --near)"
+	                              : "built without --near, but this run uses --near (drop it)") != NULL);
 	sr_dedup_free(e);
 
 	/* A flipped byte fails the checksum. */

@@ -501,6 +501,8 @@ int sr_rules_from_json(json_t *doc, const char *origin, struct sr_rules **out, s
 		for (j = 0; j < i; j++)
 			if (!strcmp(rules->r[j].name, rules->r[i].name)) {
 				rc = rule_fail(err, &rules->r[i], i, "duplicate rule name", NULL);
+				if (err)
+					snprintf(err->file, sizeof err->file, "%s", origin ? origin : "");
 				sr_rules_free(rules);
 				return rc;
 			}
@@ -655,6 +657,40 @@ nomem:
 	return sr_fail(err, SR_ENOMEM, "out of memory");
 }
 
+/* Line of a text rules file that a JSON Pointer into the document built
+ * from it names: "/rules/N..." is the N-th rule line (0-based), "/judge..."
+ * the first %judge line and "/name" and the like their directive. 0 when the
+ * pointer names no line. */
+static long text_line_of(const char *text, size_t len, const char *pointer)
+{
+	const char *p = text, *end = text + len;
+	long lineno = 0, rule = -1;
+	char directive[32] = "";
+
+	if (!strncmp(pointer, "/rules/", 7) && isdigit((unsigned char)pointer[7]))
+		rule = strtol(pointer + 7, NULL, 10);
+	else if (pointer[0] == '/')
+		snprintf(directive, sizeof directive, "%%%.*s", (int)strcspn(pointer + 1, "/"), pointer + 1);
+	else
+		return 0;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		lineno++;
+		while (p < le && isspace((unsigned char)*p))
+			p++;
+		if (p < le && *p != '#') {
+			size_t n = strcspn(p, " \t\r\n");
+			if (*p != '%' && rule >= 0 && rule-- == 0)
+				return lineno;
+			if (*p == '%' && directive[0] && n == strlen(directive) && !strncmp(p, directive, n))
+				return lineno;
+		}
+		p = le + 1;
+	}
+	return 0;
+}
+
 static int has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -695,6 +731,19 @@ int sr_rules_load(const char *name_or_path, struct sr_rules **out, struct sr_err
 			return SR_EDATA;
 		}
 	} else if ((rc = sr_rules_parse_text(data, len, path, &doc, err)) < 0) {
+		free(data);
+		return rc;
+	} else {
+		/* Errors in the text form name the line, not a JSON Pointer
+		 * into the document built from it. */
+		rc = sr_rules_from_json(doc, path, out, err);
+		long line = rc < 0 && err ? text_line_of(data, len, err->field) : 0;
+		if (line > 0) {
+			snprintf(err->file, sizeof err->file, "%.500s", path);
+			err->line = line;
+			err->field[0] = '\0';
+		}
+		json_decref(doc);
 		free(data);
 		return rc;
 	}
@@ -841,18 +890,168 @@ static json_t *pointer_get(json_t *v, const char *ptr)
 	return v;
 }
 
+/* ---- raw JSON spans ----------------------------------------------------
+ * A non-string field is read as its compact JSON text, built from the
+ * record's original bytes so that numbers keep every digit they were
+ * written with (12345678901234567891 and 1.0000000000000001 stay as they
+ * are; jansson would read them through a double). The bytes come from a
+ * record the reader has parsed, so they are valid JSON. */
+
+static const char *raw_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': the byte after the closing quote. */
+static const char *raw_string_end(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return end;
+}
+
+static const char *raw_value_end(const char *p, const char *end)
+{
+	if (p < end && *p == '"')
+		return raw_string_end(p, end);
+	if (p < end && (*p == '{' || *p == '[')) {
+		int depth = 0;
+		while (p < end) {
+			if (*p == '"') {
+				p = raw_string_end(p, end);
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if ((*p == '}' || *p == ']') && --depth == 0)
+				return p + 1;
+			p++;
+		}
+		return end;
+	}
+	while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+	       *p != '\n' && *p != '\r')
+		p++;
+	return p;
+}
+
+/* Does the raw key span (with its quotes) spell key? */
+static int raw_key_is(const char *ks, size_t klen, const char *key)
+{
+	if (!memchr(ks, '\\', klen))
+		return klen == strlen(key) + 2 && !memcmp(ks + 1, key, klen - 2);
+	json_t *k = json_loadb(ks, klen, JSON_DECODE_ANY, NULL);
+	int same = json_is_string(k) && !strcmp(json_string_value(k), key);
+	json_decref(k);
+	return same;
+}
+
+/* Follow the JSON Pointer ptr ("/a/0/b", may be "") inside the raw value
+ * [*vs, *vs + *vlen); on success narrow the span to the value it names. */
+static int raw_pointer(const char **vs, size_t *vlen, const char *ptr)
+{
+	const char *p = *vs, *end = *vs + *vlen;
+	char tok[256];
+
+	p = raw_ws(p, end);
+	while (*ptr == '/') {
+		size_t n = 0;
+		ptr++;
+		while (*ptr && *ptr != '/') {
+			char ch = *ptr++;
+			if (ch == '~')
+				ch = *ptr++ == '1' ? '/' : '~';
+			if (n + 1 < sizeof tok)
+				tok[n++] = ch;
+		}
+		tok[n] = '\0';
+		if (p >= end || (*p != '{' && *p != '['))
+			return 0;
+		int object = *p == '{';
+		char *e;
+		unsigned long want = object ? 0 : strtoul(tok, &e, 10);
+		if (!object && (!*tok || *e || (tok[0] == '0' && tok[1])))
+			return 0;
+		p = raw_ws(p + 1, end);
+		for (unsigned long idx = 0;; idx++) {
+			if (p >= end || *p == '}' || *p == ']')
+				return 0;
+			int match;
+			if (object) {
+				const char *ks = p;
+				p = raw_string_end(p, end);
+				match = raw_key_is(ks, (size_t)(p - ks), tok);
+				p = raw_ws(p, end);
+				p = raw_ws(p + 1, end); /* past ':' */
+			} else {
+				match = idx == want;
+			}
+			const char *ve = raw_value_end(p, end);
+			if (match) {
+				end = ve;
+				break;
+			}
+			p = raw_ws(ve, end);
+			if (p < end && *p == ',')
+				p = raw_ws(p + 1, end);
+		}
+	}
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	*vs = p;
+	*vlen = (size_t)(end - p);
+	return end > p;
+}
+
+/* Copy a raw value into c->buf without the whitespace outside strings. */
+static int raw_compact(struct sr_rules_ctx *c, const char *p, size_t len)
+{
+	if (len + 1 > c->bufcap) {
+		char *nb = realloc(c->buf, len + 1);
+		if (!nb)
+			return -1;
+		c->buf = nb;
+		c->bufcap = len + 1;
+	}
+	size_t n = 0;
+	for (const char *q = p, *end = p + len; q < end;) {
+		if (*q == '"') {
+			const char *e = raw_string_end(q, end);
+			memcpy(c->buf + n, q, (size_t)(e - q));
+			n += (size_t)(e - q);
+			q = e;
+		} else if (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') {
+			q++;
+		} else {
+			c->buf[n++] = *q++;
+		}
+	}
+	c->buf[n] = '\0';
+	c->buflen = n;
+	return 0;
+}
+
 /* Text of a field: the string, or the compact JSON of another value.
  * Returns 1 with *s and *len set, 0 when missing. */
 static int field_text(struct sr_rules_ctx *c, struct sr_record *rec, const char *field,
                       const char **s, size_t *len)
 {
 	json_t *v;
+	const char *rest = "", *raw;
+	size_t rawlen;
+	char top[256];
 	if (field[0] != '/') {
 		if ((*s = sr_record_get_str(rec, field, len)) != NULL)
 			return 1;
 		v = sr_record_get(rec, field);
+		snprintf(top, sizeof top, "%s", field);
 	} else {
-		char top[256];
 		size_t n = 0;
 		const char *p = field + 1;
 		while (*p && *p != '/' && n + 1 < sizeof top) {
@@ -863,6 +1062,7 @@ static int field_text(struct sr_rules_ctx *c, struct sr_record *rec, const char 
 		}
 		top[n] = '\0';
 		v = sr_record_get(rec, top);
+		rest = p;
 		if (*p)
 			v = pointer_get(v, p);
 	}
@@ -871,6 +1071,13 @@ static int field_text(struct sr_rules_ctx *c, struct sr_record *rec, const char 
 	if (json_is_string(v)) {
 		*s = json_string_value(v);
 		*len = json_string_length(v);
+		return 1;
+	}
+	if ((raw = sr_record_raw(rec, top, &rawlen)) != NULL && raw_pointer(&raw, &rawlen, rest)) {
+		if (raw_compact(c, raw, rawlen) < 0)
+			return 0;
+		*s = c->buf;
+		*len = c->buflen;
 		return 1;
 	}
 	c->buflen = 0;
@@ -935,11 +1142,51 @@ static int is_blank(const char *s, size_t len)
 	return 1;
 }
 
+/* A record of the refusal-training control (sr-guide --refusal-only): its
+ * teacher was asked for an answer with no visible reasoning. */
+static int refusal_only(struct sr_record *rec)
+{
+	const char *v = json_string_value(json_object_get(sr_record_get(rec, "guidelines"), "variant"));
+	return v && !strcmp(v, "refusal_only");
+}
+
+/* Does the rule read the reasoning, which a refusal-only record lacks? */
+static int reads_reasoning(const struct rule *r)
+{
+	return r->field && (!strcmp(r->field, "reasoning") || !strcmp(r->field, "/reasoning"));
+}
+
+/* A refusal-only record is an answer without reasoning: no tags in the
+ * completion, no reasoning member with text, and a non-empty answer. */
+static void check_answer_only(const struct rule *r, struct sr_record *rec, struct sr_check *ck)
+{
+	const char *open, *close, *comp, *reasoning, *answer;
+	size_t clen = 0, rlen = 0, alen = 0;
+
+	record_tags(rec, &open, &close);
+	comp = sr_record_get_str(rec, "completion", &clen);
+	reasoning = sr_record_get_str(rec, "reasoning", &rlen);
+	answer = sr_record_get_str(rec, "answer", &alen);
+	if (comp && (count_occurrences(comp, clen, open) || count_occurrences(comp, clen, close)))
+		return ck->pass = 0, detail(ck, "refusal-only record with '%s' or '%s' in the completion; "
+		                            "the control must hold no reasoning", open, close);
+	if (reasoning && !is_blank(reasoning, rlen))
+		return ck->pass = 0, detail(ck, "refusal-only record with a non-empty reasoning; "
+		                            "the control must hold no reasoning");
+	if (!answer)
+		answer = comp, alen = clen;
+	if (r->need_answer && (!answer || is_blank(answer, alen)))
+		return ck->pass = 0, detail(ck, "the answer is missing or empty");
+	detail(ck, "refusal-only: no reasoning, answer %zu bytes", answer ? alen : 0);
+}
+
 static void check_structure(const struct rule *r, struct sr_record *rec, struct sr_check *ck)
 {
 	const char *open, *close, *comp, *reasoning, *answer;
 	size_t clen, rlen = 0, alen = 0;
 
+	if (refusal_only(rec))
+		return check_answer_only(r, rec, ck);
 	record_tags(rec, &open, &close);
 	comp = sr_record_get_str(rec, "completion", &clen);
 	reasoning = sr_record_get_str(rec, "reasoning", &rlen);
@@ -1293,6 +1540,11 @@ int sr_rules_eval(struct sr_rules_ctx *c, struct sr_record *rec, struct sr_rules
 		if (!label_applies(r, rec)) {
 			ck->applies = 0;
 			detail(ck, "not applied to this label");
+			continue;
+		}
+		if ((r->kind == SR_RULE_COVERAGE || reads_reasoning(r)) && refusal_only(rec)) {
+			ck->applies = 0;
+			detail(ck, "not applied to a refusal-only record, which has no reasoning");
 			continue;
 		}
 		if (r->field && r->kind != SR_RULE_STRUCTURE && r->kind != SR_RULE_COVERAGE &&

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "judge.h"
 #include "rules.h"
@@ -272,6 +273,91 @@ static void test_text_form(void)
 	CHECK_INT(sr_rules_parse_text(bad, strlen(bad), "t", &doc, &err), SR_EDATA);
 }
 
+static void test_refusal_only(void)
+{
+	struct sr_rules *r = rules_json(
+		"{\"rules\":[{\"name\":\"s\",\"kind\":\"structure\"},"
+		"{\"name\":\"rl\",\"kind\":\"length\",\"field\":\"reasoning\",\"min_chars\":200},"
+		"{\"name\":\"c\",\"kind\":\"coverage\",\"min_ratio\":1.0}]}");
+	char d[256];
+	const char *gl = "\"guidelines\":{\"set\":\"default\",\"ids\":[],\"variant\":\"refusal_only\"}";
+	char line[512];
+	CHECK(r != NULL);
+	/* An answer without tags is what the control asks for. */
+	snprintf(line, sizeof line, "{%s,\"completion\":\"I can't help with that.\",\"reasoning\":\"\","
+	         "\"answer\":\"I can't help with that.\"}", gl);
+	CHECK_INT(eval_line(r, line, d, sizeof d), 0);
+	CHECK(strstr(d, "refusal-only") != NULL);
+	/* A reasoning block fails the structure rule. */
+	snprintf(line, sizeof line, "{%s,\"completion\":\"<think>\\nwhy\\n</think>\\n\\nNo.\"}", gl);
+	CHECK_INT(eval_line(r, line, d, sizeof d), 1);
+	CHECK(strstr(d, "no reasoning") != NULL);
+	snprintf(line, sizeof line, "{%s,\"reasoning\":\"why\",\"answer\":\"No.\"}", gl);
+	CHECK_INT(eval_line(r, line, d, sizeof d), 1);
+	/* An empty answer still fails. */
+	snprintf(line, sizeof line, "{%s,\"completion\":\"  \"}", gl);
+	CHECK_INT(eval_line(r, line, d, sizeof d), 1);
+	CHECK(strstr(d, "answer is missing") != NULL);
+	sr_rules_free(r);
+}
+
+static void test_number_fields(void)
+{
+	struct sr_rules *r = rules_json(
+		"{\"rules\":[{\"name\":\"f\",\"kind\":\"forbid\",\"field\":\"/big\",\"pattern\":\".*\"}]}");
+	char d[256];
+	CHECK(r != NULL);
+	/* Digits beyond a double's precision are kept. */
+	CHECK_INT(eval_line(r, "{\"big\":12345678901234567891}", d, sizeof d), 1);
+	CHECK(strstr(d, "'12345678901234567891'") != NULL);
+	CHECK_INT(eval_line(r, "{\"big\":1.0000000000000001}", d, sizeof d), 1);
+	CHECK(strstr(d, "'1.0000000000000001'") != NULL);
+	/* Whitespace outside strings is dropped; inside strings it stays. */
+	CHECK_INT(eval_line(r, "{\"big\": [ 1 , \"a b\" , {\"k\" : 2.50} ] }", d, sizeof d), 1);
+	CHECK(strstr(d, "'[1,\"a b\",{\"k\":2.50}]'") != NULL);
+	sr_rules_free(r);
+
+	/* A pointer into a nested value takes its raw sub-span. */
+	r = rules_json("{\"rules\":[{\"name\":\"f\",\"kind\":\"forbid\",\"field\":\"/n/a~1b/1\","
+	               "\"pattern\":\".*\"}]}");
+	CHECK(r != NULL);
+	CHECK_INT(eval_line(r, "{\"n\":{\"x\":[0],\"a/b\":[ 0 , 9007199254740993 ]}}", d, sizeof d), 1);
+	CHECK(strstr(d, "'9007199254740993'") != NULL);
+	sr_rules_free(r);
+}
+
+static void test_text_line_errors(void)
+{
+	char path[] = "/tmp/test-rules-XXXXXX";
+	int fd = mkstemp(path);
+	struct sr_error err;
+	struct sr_rules *r = NULL;
+	const char *text = "%name x\nf forbid field=answer pattern=a\n# note\n\nf forbid field=answer pattern=b\n";
+	CHECK(fd >= 0);
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	char named[64];
+	snprintf(named, sizeof named, "%s.rules", path);
+	CHECK_INT(rename(path, named), 0);
+	sr_error_clear(&err);
+	CHECK(sr_rules_load(named, &r, &err) < 0);
+	CHECK_STR(err.file, named);
+	CHECK_INT(err.line, 5);
+	CHECK_STR(err.field, "");
+	CHECK(strstr(err.message, "duplicate rule name") != NULL);
+
+	FILE *f = fopen(named, "w");
+	CHECK(f != NULL);
+	fputs("%name x\nstructure structure\nbad length field=answer\n", f);
+	fclose(f);
+	sr_error_clear(&err);
+	CHECK(sr_rules_load(named, &r, &err) < 0);
+	CHECK_INT(err.line, 3);
+	CHECK_STR(err.field, "");
+	CHECK(strstr(err.message, "needs at least one bound") != NULL);
+	unlink(named);
+}
+
 static void test_load_errors(void)
 {
 	/* schema errors: unknown kind, unknown option, duplicate names, bad bounds */
@@ -307,6 +393,9 @@ int main(void)
 	test_coverage();
 	test_text_form();
 	test_load_errors();
+	test_refusal_only();
+	test_number_fields();
+	test_text_line_errors();
 	sr_judge_free(judge);
 	return t_result();
 }

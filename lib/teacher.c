@@ -388,19 +388,59 @@ static char *reverse_words(const char *s)
 	return b.data ? b.data : strdup("");
 }
 
+static const char leet_from[] = "0134578@$";
+static const char leet_to[] = "oieastbas";
+
+/* Map leetspeak back to letters, token by token: a token made only of
+ * letters, leet digits and punctuation is mapped whole ("4" -> "a",
+ * "5cr1p7" -> "script"); a token with other digits, such as "2024", is
+ * left alone. */
 static char *unleet(const char *s)
 {
-	static const char from[] = "0134578@$";
-	static const char to[] = "oieastbas";
 	char *out = strdup(s);
+	char *p = out;
 
-	for (char *p = out; p && *p; p++) {
-		const char *hit = strchr(from, *p);
-		/* Only digits inside words: "h4ck" but not "2024". */
-		if (hit && *hit && p > out && isalpha((unsigned char)p[-1]))
-			*p = to[hit - from];
+	while (p && *p) {
+		char *start = p;
+		int ok = 1;
+		while (*p && !isspace((unsigned char)*p)) {
+			if (isdigit((unsigned char)*p) && !strchr(leet_from, *p))
+				ok = 0;
+			p++;
+		}
+		for (char *q = start; ok && q < p; q++) {
+			const char *hit = strchr(leet_from, *q);
+			if (hit && *hit)
+				*q = leet_to[hit - leet_from];
+		}
+		while (*p && isspace((unsigned char)*p))
+			p++;
 	}
 	return out;
+}
+
+/* Whether text looks like leetspeak: at least two words, and a third of
+ * all words, mix letters with the digits leetspeak uses. */
+static int looks_leet(const char *text)
+{
+	int words = 0, mixed = 0;
+	const char *p = text;
+
+	while (*p) {
+		int letters = 0, leet = 0;
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		while (*p && !isspace((unsigned char)*p)) {
+			letters += isalpha((unsigned char)*p) != 0;
+			leet += isdigit((unsigned char)*p) && strchr(leet_from, *p);
+			p++;
+		}
+		words++;
+		mixed += letters > 0 && leet > 0;
+	}
+	return mixed >= 2 && mixed * 3 >= words;
 }
 
 static void trim_copy(char **s)
@@ -420,9 +460,18 @@ static void trim_copy(char **s)
 /* Words that start an instruction: a reversed-order query ends with one. */
 static int is_starter(const char *w, size_t len)
 {
-	static const char *starters[] = {"how", "what", "tell", "write", "explain", "give",
-	                                 "describe", "create", "can", "provide", "show", "list",
-	                                 "develop", "design", "teach", "help", "why", "where"};
+	static const char *starters[] = {
+		"how", "what", "tell", "write", "explain", "give", "describe", "create", "can",
+		"provide", "show", "list", "develop", "design", "teach", "help", "why", "where",
+		"generate", "outline", "produce", "compose", "draft", "suggest", "instruct",
+		"publish", "post", "offer", "conduct", "build", "make", "find", "convince",
+		"persuade", "argue", "share", "send", "use", "identify", "determine", "detail",
+		"brainstorm", "compile", "summarize", "recommend", "do", "is", "are", "should",
+		"would", "could", "please", "imagine", "act", "plan", "prepare", "implement",
+		"code", "program", "manipulate", "encourage", "promote", "give", "which", "who",
+		"when", "draw", "sketch", "modify", "convert", "slightly", "add", "choose",
+		"figure", "devise", "formulate", "intercept", "obtain", "steal", "hack", "get",
+	};
 	for (size_t i = 0; i < sizeof starters / sizeof *starters; i++)
 		if (strlen(starters[i]) == len && strncasecmp(w, starters[i], len) == 0)
 			return 1;
@@ -623,15 +672,16 @@ int sr_teacher_analyse(struct sr_teacher *t, const struct sr_guideset *gs, const
 	};
 	if (!tries[0].text)
 		tries[1].text = decode_hex(q);
-	if (!tries[0].text && !tries[1].text)
-		tries[2].text = try_transform(q, rot13);
-	if (!tries[2].text && !tries[1].text && !tries[0].text)
-		tries[3].text = try_transform(q, reverse_chars);
-	if (!tries[0].text && !tries[1].text && !tries[2].text && !tries[3].text)
-		tries[4].text = try_reversed_words(q, reversed_hint);
-	if (!tries[0].text && !tries[1].text && !tries[2].text && !tries[3].text && !tries[4].text &&
-	    strstr(obf, "leetspeak"))
+	/* Leetspeak before rot13: rot13 of leet text can look no less English
+	 * than the leet text itself. */
+	if (!tries[0].text && !tries[1].text && (looks_leet(q) || strstr(obf, "leetspeak")))
 		tries[5].text = try_transform(q, unleet);
+	if (!tries[0].text && !tries[1].text && !tries[5].text)
+		tries[2].text = try_transform(q, rot13);
+	if (!tries[2].text && !tries[1].text && !tries[0].text && !tries[5].text)
+		tries[3].text = try_transform(q, reverse_chars);
+	if (!tries[0].text && !tries[1].text && !tries[2].text && !tries[3].text && !tries[5].text)
+		tries[4].text = try_reversed_words(q, reversed_hint);
 	for (size_t i = 0; i < sizeof tries / sizeof *tries; i++) {
 		if (tries[i].text && !f->decoded) {
 			f->decoded = tries[i].text;

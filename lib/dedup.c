@@ -1217,8 +1217,22 @@ int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *o
 		if (rc == 0)
 			goto missing;
 	}
+	/* A number or literal is marked so that normalisation keeps it as it
+	 * is: punctuation folding would make -5 and 5, or 1.5 and 15, equal.
+	 * A string that starts with the mark gets a second one, so the two
+	 * never meet. NOTE: objects and arrays are still normalised as text,
+	 * so punctuation folding makes [1,2] and [12] equal. */
+	size_t at = out->len;
+	if (*s != '"' && *s != '{' && *s != '[' && sr_buf_append(out, "\x1e", 1) < 0)
+		goto nomem;
 	if (append_raw_value(s, e, out) < 0)
 		goto nomem;
+	if (*s == '"' && out->len > at && out->data[at] == '\x1e') {
+		if (sr_buf_append(out, "", 1) < 0)
+			goto nomem;
+		memmove(out->data + at + 1, out->data + at, out->len - at - 1);
+		out->data[out->len] = '\0';
+	}
 	rc = 0;
 	goto done;
 

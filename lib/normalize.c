@@ -107,6 +107,8 @@ static int ascii_punct(unsigned char c)
 /* Joins the values of a multi-field key; white space folding trims each
  * value on its own. */
 #define SEPARATOR 0x1F
+/* Starts a value that is compared as it is, such as a number. */
+#define VERBATIM 0x1E
 
 static int ascii_space(unsigned char c)
 {
@@ -190,8 +192,8 @@ static int fold_unicode(const utf8proc_uint8_t *s, size_t len, unsigned flags, s
 	return 0;
 }
 
-int sr_normalize(const char *text, size_t len, unsigned flags, struct sr_buf *out,
-                 struct sr_error *err)
+static int normalize_text(const char *text, size_t len, unsigned flags, struct sr_buf *out,
+                          struct sr_error *err)
 {
 	size_t i;
 	int rc;
@@ -292,4 +294,39 @@ int sr_text_is_unspaced(const char *text, size_t len)
 			letters++;
 	}
 	return letters > 0 && 2 * unspaced >= letters;
+}
+
+int sr_normalize(const char *text, size_t len, unsigned flags, struct sr_buf *out,
+                 struct sr_error *err)
+{
+	struct sr_buf part = {0};
+	size_t i = 0;
+	int rc = 0;
+
+	if (!memchr(text, VERBATIM, len))
+		return normalize_text(text, len, flags, out, err);
+	/* Normalise value by value, so that the verbatim ones can be skipped.
+	 * Every step works within a value, so the result is the same as for
+	 * the whole text. */
+	sr_buf_reset(out);
+	for (;;) {
+		const char *sep = memchr(text + i, SEPARATOR, len - i);
+		size_t end = sep ? (size_t)(sep - text) : len;
+		if (end > i && text[i] == VERBATIM) {
+			if (sr_buf_append(out, text + i, end - i) < 0)
+				rc = SR_ENOMEM;
+		} else if ((rc = normalize_text(text + i, end - i, flags, &part, err)) == 0) {
+			if (sr_buf_append(out, part.data ? part.data : "", part.len) < 0)
+				rc = SR_ENOMEM;
+		}
+		if (rc == 0 && sep && sr_buf_append(out, "\x1f", 1) < 0)
+			rc = SR_ENOMEM;
+		if (rc < 0 || !sep)
+			break;
+		i = end + 1;
+	}
+	sr_buf_release(&part);
+	if (rc == SR_ENOMEM)
+		return sr_fail(err, rc, "out of memory");
+	return rc;
 }

@@ -43,7 +43,9 @@ void sr_norm_format(unsigned flags, char *buf, size_t cap);
 /* Normalise len bytes of UTF-8 text into out (reset first). Code point
  * U+001F, the unit separator that joins several key values, passes
  * through every step, and white space folding trims the text on both of
- * its sides. Returns 0, SR_EDATA for invalid UTF-8, or SR_ENOMEM. */
+ * its sides. A value that starts with U+001E (such as a number, whose
+ * minus sign and decimal point are punctuation) is copied unchanged.
+ * Returns 0, SR_EDATA for invalid UTF-8, or SR_ENOMEM. */
 int sr_normalize(const char *text, size_t len, unsigned flags, struct sr_buf *out,
                  struct sr_error *err);
 

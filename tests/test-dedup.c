@@ -214,7 +214,7 @@ static void test_keys(void)
 	CHECK_STR(out.data, "v");
 	sr_buf_reset(&out);
 	CHECK_INT(sr_dedup_key_append(&rec, "/a/b~1c/0", &out, NULL), 0);
-	CHECK_STR(out.data, "1");
+	CHECK_STR(out.data, "\x1e" "1");
 	sr_buf_reset(&out);
 	CHECK_INT(sr_dedup_key_append(&rec, "o", &out, NULL), 0);
 	CHECK_STR(out.data, "{\"k\":[true,null]}");
@@ -244,17 +244,17 @@ static void test_key_number_text(void)
 	sr_record_init(&rec);
 	CHECK_INT(sr_record_parse(&rec, line, strlen(line), NULL), 0);
 	CHECK_INT(sr_dedup_key_append(&rec, "big", &out, NULL), 0);
-	CHECK_STR(out.data, "12345678901234567891");
+	CHECK_STR(out.data, "\x1e" "12345678901234567891");
 	sr_buf_reset(&out);
 	CHECK_INT(sr_dedup_key_append(&rec, "/f", &out, NULL), 0);
-	CHECK_STR(out.data, "1.0000000000000001");
+	CHECK_STR(out.data, "\x1e" "1.0000000000000001");
 	sr_buf_reset(&out);
 	CHECK_INT(sr_dedup_key_append(&rec, "n", &out, NULL), 0);
-	CHECK_STR(out.data, "12.50");
+	CHECK_STR(out.data, "\x1e" "12.50");
 	sr_buf_reset(&out);
 	/* The last of two members with one name counts, as in jansson. */
 	CHECK_INT(sr_dedup_key_append(&rec, "/nest/a/0", &out, NULL), 0);
-	CHECK_STR(out.data, "9223372036854775808");
+	CHECK_STR(out.data, "\x1e" "9223372036854775808");
 	sr_buf_reset(&out);
 	CHECK_INT(sr_dedup_key_append(&rec, "nest", &out, NULL), 0);
 	CHECK_INT((long)out.len, 65);
@@ -264,6 +264,15 @@ static void test_key_number_text(void)
 	CHECK_INT(sr_dedup_key_append(&rec, "s", &out, NULL), 0);
 	CHECK_INT((long)out.len, 3);
 	CHECK(memcmp(out.data, "x\0y", 3) == 0);
+	sr_buf_reset(&out);
+	/* A number is marked for normalisation to keep, and a string that
+	 * starts with the mark gets a second one. */
+	CHECK_INT(sr_record_parse(&rec, "{\"s\":\"\\u001e5\",\"n\":5}", 21, NULL), 0);
+	CHECK_INT(sr_dedup_key_append(&rec, "s", &out, NULL), 0);
+	CHECK_STR(out.data, "\x1e\x1e" "5");
+	sr_buf_reset(&out);
+	CHECK_INT(sr_dedup_key_append(&rec, "n", &out, NULL), 0);
+	CHECK_STR(out.data, "\x1e" "5");
 	sr_buf_release(&out);
 	sr_record_release(&rec);
 }

@@ -63,6 +63,20 @@ static void test_separator(void)
 	CHECK(strcmp(first, norm("a\x1f" "bc", SR_NORM_ALL)) != 0);
 }
 
+/* A value that starts with U+001E passes every step unchanged; the other
+ * values beside it are still normalised. */
+static void test_verbatim_values(void)
+{
+	CHECK_STR(norm("\x1e-1.5E3", SR_NORM_ALL), "\x1e-1.5E3");
+	CHECK_STR(norm("\x1e-5", SR_NORM_ALL), "\x1e-5");
+	CHECK(strcmp(norm("\x1e-5", SR_NORM_ALL), "\x1e" "5") != 0);
+	CHECK_STR(norm(" Don't, \xc3\x89T\xc3\xa9 \x1f\x1e{\"A\" : 1}\x1f X. ", SR_NORM_ALL),
+	          "dont \xc3\xa9t\xc3\xa9\x1f\x1e{\"A\" : 1}\x1fx");
+	CHECK_STR(norm("A.\x1f\x1e" "1.0", SR_NORM_ALL), "a\x1f\x1e" "1.0");
+	/* U+001E inside a value does not make it verbatim. */
+	CHECK_STR(norm("A\x1e. B", SR_NORM_ALL), "a\x1e b");
+}
+
 static void test_ascii_path_matches_unicode(void)
 {
 	/* The ASCII fast path and the utf8proc path give the same text: add a
@@ -141,6 +155,7 @@ int main(void)
 {
 	test_steps();
 	test_separator();
+	test_verbatim_values();
 	test_ascii_path_matches_unicode();
 	test_invalid_utf8();
 	test_unspaced();

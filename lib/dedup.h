@@ -112,8 +112,11 @@ int sr_dedup_load(struct sr_dedup *d, const char *path, struct sr_error *err);
 
 /* Append the value at key (a top-level member name, or a JSON Pointer
  * starting with "/") of rec to out: a string's text, any other value's
- * compact JSON built from its input bytes, so number texts stay as written. SR_ENOTFOUND when the record has no such value, with the
- * key in err->field. */
+ * compact JSON built from its input bytes, so number texts stay as
+ * written. A number or literal is preceded by U+001E, which tells
+ * sr_normalize to keep it unchanged, and a string that starts with U+001E
+ * gets a second one. SR_ENOTFOUND when the record has no such value, with
+ * the key in err->field. */
 struct sr_record;
 int sr_dedup_key_append(struct sr_record *rec, const char *key, struct sr_buf *out,
                         struct sr_error *err);

@@ -451,7 +451,8 @@ static void test_model_text(void)
 	struct sr_error err;
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		CHECK_INT(sr_attack_model_text(cases[i][0], strlen(cases[i][0]), "<think>", "</think>", &out, NULL), 0);
+		CHECK_INT(sr_attack_model_text(cases[i][0], strlen(cases[i][0]), "<think>", "</think>", &out,
+		                               NULL), 0);
 		CHECK_STR(out.data, cases[i][1]);
 	}
 	CHECK_INT(sr_attack_model_text(" \n ", 3, "<think>", "</think>", &out, &err), SR_EDATA);

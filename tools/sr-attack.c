@@ -471,8 +471,10 @@ static int emit(struct state *st, struct slot *s, size_t k, struct sr_error *err
 	sr_record_init(&rec);
 	rc = sr_record_parse(&rec, s->rec.line, s->rec.len, err);
 	const char *prev = rc == 0 ? sr_record_get_str(&rec, "attack", &n) : NULL;
-	if (rc == 0 && ((prev && (sr_buf_append(&name, prev, n) < 0 || sr_buf_append(&name, "+", 1) < 0)) ||
-	                sr_buf_puts(&name, a->name) < 0))
+	/* A record that is already an attack gets the names chained: "a+b". */
+	if (rc == 0 && prev && (sr_buf_append(&name, prev, n) < 0 || sr_buf_append(&name, "+", 1) < 0))
+		rc = sr_fail(err, SR_ENOMEM, "out of memory");
+	if (rc == 0 && sr_buf_puts(&name, a->name) < 0)
 		rc = sr_fail(err, SR_ENOMEM, "out of memory");
 	const char *base_query = rc == 0 ? sr_record_get_str(&rec, "base_query", &n) : NULL;
 	json_t *bq = base_query ? json_stringn(base_query, n) : NULL;

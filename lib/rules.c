@@ -1073,7 +1073,10 @@ static int field_text(struct sr_rules_ctx *c, struct sr_record *rec, const char 
 		*len = json_string_length(v);
 		return 1;
 	}
-	if ((raw = sr_record_raw(rec, top, &rawlen)) != NULL && raw_pointer(&raw, &rawlen, rest)) {
+	/* A member name cut to fit top names another member: use jansson then. */
+	int cut = field[0] != '/' ? strlen(field) >= sizeof top : (*rest && *rest != '/');
+	if (!cut && (raw = sr_record_raw(rec, top, &rawlen)) != NULL &&
+	    raw_pointer(&raw, &rawlen, rest)) {
 		if (raw_compact(c, raw, rawlen) < 0)
 			return 0;
 		*s = c->buf;

@@ -26,6 +26,11 @@ done
 imp malicious-instruct --label harmful "$data/refusal_direction/processed/malicious_instruct.json"
 imp tdc2023 --label harmful "$data/refusal_direction/processed/tdc2023.json"
 
+# Requests holding U+0000 (sr-import writes a NUL byte of a CSV that way)
+# must round-trip whole.
+printf '%s\n' '{"id":"nul-1","source":"nul","label":"harmful","query":"Explain how to pick\u0000 a lock"}' \
+	'{"id":"nul-2","source":"nul","label":"harmful","query":"ab\u0000cd"}' >nul.jsonl
+
 attacks=$(sr-attack --list | grep -v '\[model\]' | wc -l)
 [ "$attacks" -eq 12 ]
 for f in *.jsonl; do

@@ -892,10 +892,9 @@ static json_t *pointer_get(json_t *v, const char *ptr)
 
 /* ---- raw JSON spans ----------------------------------------------------
  * A non-string field is read as its compact JSON text, built from the
- * record's original bytes so that numbers keep every digit they were
- * written with (12345678901234567891 and 1.0000000000000001 stay as they
- * are; jansson would read them through a double). The bytes come from a
- * record the reader has parsed, so they are valid JSON. */
+ * record's original bytes. Numbers keep every digit they were written with,
+ * where jansson would read 12345678901234567891 through a double. The bytes
+ * come from a record the reader has parsed, so they are valid JSON. */
 
 static const char *raw_ws(const char *p, const char *end)
 {
@@ -952,8 +951,8 @@ static int raw_key_is(const char *ks, size_t klen, const char *key)
 	return same;
 }
 
-/* Follow the JSON Pointer ptr ("/a/0/b", may be "") inside the raw value
- * [*vs, *vs + *vlen); on success narrow the span to the value it names. */
+/* Follow the JSON Pointer ptr ("/a/0/b", or "") inside the raw value
+ * [*vs, *vs + *vlen). On success, narrow the span to the value it names. */
 static int raw_pointer(const char **vs, size_t *vlen, const char *ptr)
 {
 	const char *p = *vs, *end = *vs + *vlen;

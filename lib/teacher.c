@@ -505,6 +505,37 @@ static size_t split_segments(const char *s, struct segment *seg, size_t max)
 	return n;
 }
 
+/* Decode the segment that looks like leetspeak (an instruction line and
+ * a payload are separate segments). The mapping keeps word shapes, so the
+ * bar is lower than for other transforms: the result must read as more
+ * English than the segment did. With hinted set (the set's obfuscation
+ * patterns named leetspeak), the other segments are tried after those. */
+static char *try_leet(const char *query, int hinted)
+{
+	struct segment seg[32];
+	size_t n = split_segments(query, seg, 32);
+
+	/* First the segments that look like leetspeak, then (when hinted) the rest. */
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
+		int first_pass = k < n;
+		char *part = strndup(seg[i].p, seg[i].len);
+		char *dec = NULL;
+		if (!first_pass && !hinted)
+			break;
+		if (part && (first_pass ? looks_leet(part) : !looks_leet(part)) && (dec = unleet(part)) &&
+		    english_score(dec) >= 2 && english_score(dec) > english_score(part) &&
+		    strcmp(dec, part) != 0) {
+			free(part);
+			trim_copy(&dec);
+			return dec;
+		}
+		free(dec);
+		free(part);
+	}
+	return NULL;
+}
+
 typedef char *(*transform_fn)(const char *);
 
 /* Try a letter-level transform on each segment; keep the best decoding
@@ -674,8 +705,8 @@ int sr_teacher_analyse(struct sr_teacher *t, const struct sr_guideset *gs, const
 		tries[1].text = decode_hex(q);
 	/* Leetspeak before rot13: rot13 of leet text can look no less English
 	 * than the leet text itself. */
-	if (!tries[0].text && !tries[1].text && (looks_leet(q) || strstr(obf, "leetspeak")))
-		tries[5].text = try_transform(q, unleet);
+	if (!tries[0].text && !tries[1].text)
+		tries[5].text = try_leet(q, strstr(obf, "leetspeak") != NULL);
 	if (!tries[0].text && !tries[1].text && !tries[5].text)
 		tries[2].text = try_transform(q, rot13);
 	if (!tries[2].text && !tries[1].text && !tries[0].text && !tries[5].text)

@@ -249,6 +249,52 @@ int sr_json_validate(const char *data, size_t len, struct sr_error *err)
 	return 0;
 }
 
+int sr_json_raw_next(const char *raw, size_t len, size_t *pos, const char **key, size_t *keylen,
+                     int *key_escaped, const char **val, size_t *vallen)
+{
+	struct scan sc = { raw, raw + *pos, raw + len, NULL, NULL, 0, 0 };
+	int object;
+
+	if (len < 2 || (raw[0] != '{' && raw[0] != '['))
+		return SR_EDATA;
+	object = raw[0] == '{';
+	if (*pos == 0)
+		sc.p = raw + 1;
+	skip_ws(&sc);
+	if (sc.p < sc.end && *sc.p == ',') {
+		sc.p++;
+		skip_ws(&sc);
+	}
+	if (sc.p >= sc.end)
+		return SR_EDATA;
+	if (*sc.p == (object ? '}' : ']')) {
+		*pos = len;
+		return 0;
+	}
+	*key = NULL;
+	if (object) {
+		const char *k = sc.p;
+		int esc = 0;
+		if (*sc.p != '"' || scan_string(&sc, &esc) < 0)
+			return SR_EDATA;
+		*key = k + 1;
+		*keylen = (size_t)(sc.p - k) - 2;
+		if (key_escaped)
+			*key_escaped = esc;
+		skip_ws(&sc);
+		if (sc.p >= sc.end || *sc.p != ':')
+			return SR_EDATA;
+		sc.p++;
+		skip_ws(&sc);
+	}
+	*val = sc.p;
+	if (scan_value(&sc) < 0)
+		return SR_EDATA;
+	*vallen = (size_t)(sc.p - *val);
+	*pos = (size_t)(sc.p - raw);
+	return 1;
+}
+
 /* ---- records ---- */
 
 void sr_record_init(struct sr_record *rec)

@@ -100,6 +100,14 @@ int sr_json_validate(const char *data, size_t len, struct sr_error *err);
 /* Serialise compactly (no spaces, UTF-8 kept, '/' not escaped, order kept)
  * and append to *buf. Returns new length or SR_ENOMEM. */
 long sr_json_append(const json_t *v, char **buf, size_t *len, size_t *cap);
+/* Step through the members of an object, or the items of an array, given
+ * as the raw bytes of one valid JSON value (raw[0] is '{' or '['). *pos
+ * starts at 0 and is advanced by each call. For objects, *key and *keylen
+ * are the key's bytes between its quotes and *key_escaped says whether
+ * they hold escapes; for arrays *key is NULL. Returns 1 with *val and *vallen
+ * set to the value's bytes, 0 at the end, or SR_EDATA for malformed bytes. */
+int sr_json_raw_next(const char *raw, size_t len, size_t *pos, const char **key, size_t *keylen,
+                     int *key_escaped, const char **val, size_t *vallen);
 /* Compact dump as a new malloc'd NUL-terminated string. */
 char *sr_json_dumps(const json_t *v);
 

@@ -620,6 +620,147 @@ static int validate_raw(const struct sr_schema *s, const struct rawplan *p, cons
 	return 1;
 }
 
+/* Validate raw bytes against any schema node whose keywords this path
+ * knows, recursing into objects and arrays, so that a large nested member
+ * (a prompt record's request) needs no jansson tree. Returns 1 when the
+ * value is valid, 0 when the parsed value is needed: for a keyword or a
+ * string form this path does not check, and for every failure, so the
+ * full path words the message. */
+static int deep_raw(const struct sr_schema *s, json_t *sch, const char *raw, size_t len, int depth)
+{
+	const char *key;
+	json_t *k, *props = NULL, *addl = NULL, *required = NULL, *items = NULL;
+	unsigned t;
+	int plain;
+	json_int_t min_items = -1, max_items = -1;
+
+	if (json_is_true(sch))
+		return 1;
+	if (!json_is_object(sch) || depth > 32 || len == 0)
+		return 0;
+	switch (raw[0]) {
+	case '"': t = T_STRING; break;
+	case '{': t = T_OBJECT; break;
+	case '[': t = T_ARRAY; break;
+	case 't': case 'f': t = T_BOOL; break;
+	case 'n': t = T_NULL; break;
+	default:
+		t = memchr(raw, '.', len) || memchr(raw, 'e', len) || memchr(raw, 'E', len)
+		    ? T_NUMBER : T_INTEGER;
+	}
+	plain = t == T_STRING && len >= 2 && !memchr(raw, '\\', len);
+	json_object_foreach(sch, key, k) {
+		if (in_list(key, ignored_keywords))
+			continue;
+		if (strcmp(key, "$ref") == 0) {
+			json_t *target = resolve_ref(s, json_string_value(k));
+			if (!target || deep_raw(s, target, raw, len, depth + 1) != 1)
+				return 0;
+		} else if (strcmp(key, "type") == 0) {
+			unsigned m = 0;
+			if (json_is_string(k))
+				m = type_bit(json_string_value(k));
+			else
+				for (size_t i = 0; i < json_array_size(k); i++)
+					m |= type_bit(json_string_value(json_array_get(k, i)));
+			if (!(m & t))
+				return 0;
+		} else if (strcmp(key, "minLength") == 0 || strcmp(key, "maxLength") == 0) {
+			if (t != T_STRING)
+				continue;
+			if (!plain)
+				return 0;
+			json_int_t n = (json_int_t)utf8_length(raw + 1, len - 2);
+			if (key[1] == 'i' ? n < json_integer_value(k) : n > json_integer_value(k))
+				return 0;
+		} else if (strcmp(key, "pattern") == 0) {
+			pcre2_code *code = find_pattern(s, k);
+			if (t != T_STRING)
+				continue;
+			if (!plain || !code ||
+			    pcre2_match(code, (PCRE2_SPTR)raw + 1, len - 2, 0, 0, s->md, NULL) < 0)
+				return 0;
+		} else if (strcmp(key, "enum") == 0 || strcmp(key, "const") == 0) {
+			int ok = 0;
+			if (!plain)
+				return 0;
+			if (key[0] == 'c')
+				ok = json_is_string(k) && json_string_length(k) == len - 2 &&
+				     memcmp(json_string_value(k), raw + 1, len - 2) == 0;
+			for (size_t i = 0; key[0] == 'e' && i < json_array_size(k) && !ok; i++) {
+				json_t *e = json_array_get(k, i);
+				ok = json_is_string(e) && json_string_length(e) == len - 2 &&
+				     memcmp(json_string_value(e), raw + 1, len - 2) == 0;
+			}
+			if (!ok)
+				return 0;
+		} else if (strcmp(key, "minimum") == 0 || strcmp(key, "maximum") == 0) {
+			if (t != T_NUMBER && t != T_INTEGER)
+				continue;
+			char num[64];
+			if (len >= sizeof num)
+				return 0;
+			memcpy(num, raw, len);
+			num[len] = '\0';
+			double x = strtod(num, NULL);
+			if (key[1] == 'i' ? x < json_number_value(k) : x > json_number_value(k))
+				return 0;
+		} else if (strcmp(key, "minItems") == 0) {
+			min_items = json_integer_value(k);
+		} else if (strcmp(key, "maxItems") == 0) {
+			max_items = json_integer_value(k);
+		} else if (strcmp(key, "items") == 0) {
+			items = k;
+		} else if (strcmp(key, "properties") == 0) {
+			props = k;
+		} else if (strcmp(key, "additionalProperties") == 0) {
+			addl = k;
+		} else if (strcmp(key, "required") == 0) {
+			required = k;
+		} else {
+			return 0;
+		}
+	}
+
+	size_t pos = 0, klen, vlen;
+	const char *mkey, *val;
+	int esc, r;
+	if (t == T_ARRAY) {
+		json_int_t n = 0;
+		while ((r = sr_json_raw_next(raw, len, &pos, &mkey, &klen, NULL, &val, &vlen)) > 0) {
+			n++;
+			if (items && deep_raw(s, items, val, vlen, depth + 1) != 1)
+				return 0;
+		}
+		if (r < 0 || (min_items >= 0 && n < min_items) || (max_items >= 0 && n > max_items))
+			return 0;
+	} else if (t == T_OBJECT) {
+		size_t nreq = json_array_size(required);
+		uint64_t found = 0;
+		if (nreq > 64)
+			return 0;
+		while ((r = sr_json_raw_next(raw, len, &pos, &mkey, &klen, &esc, &val, &vlen)) > 0) {
+			json_t *ps = NULL;
+			if (esc)
+				return 0;
+			for (size_t i = 0; i < nreq; i++) {
+				const char *name = json_string_value(json_array_get(required, i));
+				if (name && strlen(name) == klen && memcmp(name, mkey, klen) == 0)
+					found |= (uint64_t)1 << i;
+			}
+			if (props)
+				ps = json_object_getn(props, mkey, klen);
+			if (!ps)
+				ps = addl;
+			if (ps && deep_raw(s, ps, val, vlen, depth + 1) != 1)
+				return 0;
+		}
+		if (r < 0 || found != (nreq == 64 ? UINT64_MAX : ((uint64_t)1 << nreq) - 1))
+			return 0;
+	}
+	return 1;
+}
+
 /* Records: check the top-level keywords member by member so that only the
  * members the schema constrains are parsed. */
 int sr_schema_validate_record(const struct sr_schema *s, struct sr_record *rec, struct sr_error *err)
@@ -667,6 +808,8 @@ int sr_schema_validate_record(const struct sr_schema *s, struct sr_record *rec, 
 				if (s->plans[i].node == ps)
 					plan = &s->plans[i];
 			if (raw && plan && validate_raw(s, plan, raw, rawlen) == 1)
+				continue;
+			if (raw && plan && !plan->usable && deep_raw(s, ps, raw, rawlen, 0) == 1)
 				continue;
 			json_t *v = sr_record_get(rec, key);
 			if (v && (rc = validate_member(&c, ps, key, strlen(key), v)) < 0)

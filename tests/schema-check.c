@@ -6,6 +6,7 @@
  *   schema-check --cases < cases.jsonl   (each line {"schema":..., "instance":...})
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "jsonl.h"
 #include "record.h"
@@ -18,7 +19,7 @@ int main(int argc, char **argv)
 	struct sr_line line;
 	struct sr_error err;
 	int cases = argc > 1 && strcmp(argv[1], "--cases") == 0;
-	int rc;
+	int rc, mismatches = 0;
 
 	sr_error_clear(&err);
 	if (argc != 2) {
@@ -48,15 +49,47 @@ int main(int argc, char **argv)
 			}
 		}
 		sr_error_clear(&err);
-		if (sr_schema_validate(s, inst, &err) == 0)
+		int tree_ok = sr_schema_validate(s, inst, &err) == 0;
+		if (tree_ok)
 			printf("valid\n");
 		else
 			printf("invalid %s: %s\n", err.field, err.message);
+		/* An object is also checked the way tools check records (member by
+		 * member on raw bytes); both paths must agree. */
+		if (json_is_object(inst)) {
+			struct sr_record rec;
+			struct sr_error rerr;
+			size_t rawlen = line.len;
+			const char *raw = line.data;
+			if (cases) {
+				struct sr_record outer;
+				sr_record_init(&outer);
+				sr_record_parse(&outer, line.data, line.len, NULL);
+				raw = sr_record_raw(&outer, "instance", &rawlen);
+				char *copy = strndup(raw, rawlen);
+				sr_record_release(&outer);
+				raw = copy;
+			}
+			sr_record_init(&rec);
+			sr_error_clear(&rerr);
+			int rec_ok = sr_record_parse(&rec, raw, rawlen, &rerr) == 0 &&
+			             sr_schema_validate_record(s, &rec, &rerr) == 0;
+			if (rec_ok != tree_ok) {
+				fprintf(stderr, "schema-check: line %ld: record path says %s, tree path %s\n",
+				        line.lineno, rec_ok ? "valid" : "invalid", tree_ok ? "valid" : "invalid");
+				mismatches++;
+			}
+			sr_record_release(&rec);
+			if (cases)
+				free((char *)raw);
+		}
 		if (cases)
 			sr_schema_free(s);
 		json_decref(doc);
 	}
 	sr_reader_free(r);
 	sr_schema_free(fixed);
+	if (mismatches)
+		return 4;
 	return rc < 0 ? 3 : 0;
 }

@@ -32,7 +32,8 @@ compare() { # name, ours, theirs
 	echo "$1: $(wc -l <"$3") verdicts compared"
 }
 
-schema-check --cases <"$src/tests/data/schema/cases.jsonl" >"$tmp/ours"
+schema-check --cases <"$src/tests/data/schema/cases.jsonl" >"$tmp/ours" ||
+	{ echo "FAIL: record and tree validation disagree on cases.jsonl"; fail=1; }
 "$py" "$src/tests/schema-reference.py" cases <"$src/tests/data/schema/cases.jsonl" >"$tmp/theirs"
 compare cases.jsonl "$tmp/ours" "$tmp/theirs"
 # The cases must exercise both verdicts, or the comparison proves little.
@@ -43,7 +44,8 @@ for inst in "$src"/tests/data/schema/*.jsonl; do
 	[ "$name" = cases ] && continue
 	s="$src/schemas/$name.schema.json"
 	[ -f "$s" ] || { echo "FAIL: $inst has no schema $s"; fail=1; continue; }
-	schema-check "$s" <"$inst" >"$tmp/ours"
+	schema-check "$s" <"$inst" >"$tmp/ours" ||
+		{ echo "FAIL: record and tree validation disagree on $name.jsonl"; fail=1; }
 	"$py" "$src/tests/schema-reference.py" instances "$s" <"$inst" >"$tmp/theirs"
 	compare "$name.jsonl" "$tmp/ours" "$tmp/theirs"
 done

@@ -68,34 +68,50 @@ static int parse_tags(struct bon_judge_config *jc, const char *arg)
 	return 0;
 }
 
-int bon_judge_option(struct bon_judge_config *jc, int opt, const char *arg)
+/* Handle an endpoint option shared by `sr-bon judge` and `sr-bon sample`.
+ * Returns 1 when handled, 0 when opt is not one of them, -1 for a bad value
+ * (message printed). */
+int bon_client_option(struct sr_client_config *client, int opt, const char *arg)
 {
 	long v;
 	switch (opt) {
-	case BON_OPT_JUDGE:
-		jc->judge = arg;
-		return 1;
 	case BON_OPT_ENDPOINT:
-		jc->client.endpoint = arg;
+		client->endpoint = arg;
 		return 1;
 	case BON_OPT_MODEL:
-		jc->client.model = arg;
+		client->model = arg;
 		return 1;
 	case BON_OPT_API_KEY_ENV:
-		jc->client.api_key_env = arg;
+		client->api_key_env = arg;
 		return 1;
 	case BON_OPT_CONCURRENCY:
 		if (sr_parse_int(arg, 1, 4096, &v) < 0)
 			return sr_msg_usage("invalid --concurrency value '%s' (expected 1 to 4096)", arg), -1;
-		jc->client.concurrency = (int)v;
+		client->concurrency = (int)v;
 		return 1;
 	case BON_OPT_CACHE:
-		jc->client.cache_path = arg;
+		client->cache_path = arg;
 		return 1;
 	case BON_OPT_RETRIES:
 		if (sr_parse_int(arg, 0, 100, &v) < 0)
 			return sr_msg_usage("invalid --retries value '%s' (expected 0 to 100)", arg), -1;
-		jc->client.max_retries = (int)v;
+		client->max_retries = (int)v;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int bon_judge_option(struct bon_judge_config *jc, int opt, const char *arg)
+{
+	long v;
+	int handled = bon_client_option(&jc->client, opt, arg);
+
+	if (handled != 0)
+		return handled;
+	switch (opt) {
+	case BON_OPT_JUDGE:
+		jc->judge = arg;
 		return 1;
 	case BON_OPT_PARSE_RETRIES:
 		if (sr_parse_int(arg, 0, 100, &v) < 0)

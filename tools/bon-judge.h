@@ -94,4 +94,6 @@ void bon_judge_stats(const struct bon_judge *j, json_t *stats);
  * commit's failure. */
 int bon_judge_close(struct bon_judge *j, int rc, struct sr_error *err);
 
+int bon_client_option(struct sr_client_config *client, int opt, const char *arg);
+
 #endif

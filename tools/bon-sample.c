@@ -83,6 +83,10 @@ int bon_sample_option(struct bon_sample_config *sc, int opt, const char *arg)
 	long v;
 	double d;
 	uint64_t u;
+	int handled = bon_client_option(&sc->client, opt, arg);
+
+	if (handled != 0)
+		return handled;
 	switch (opt) {
 	case 'm':
 		sc->model_dir = arg;
@@ -125,28 +129,6 @@ int bon_sample_option(struct bon_sample_config *sc, int opt, const char *arg)
 		if (sr_parse_u64(arg, 0, &u) < 0)
 			return sr_msg_usage("invalid --seed value '%s' (expected a non-negative integer)", arg), -1;
 		sc->seed = u;
-		return 1;
-	case BON_OPT_ENDPOINT:
-		sc->client.endpoint = arg;
-		return 1;
-	case BON_OPT_MODEL:
-		sc->client.model = arg;
-		return 1;
-	case BON_OPT_API_KEY_ENV:
-		sc->client.api_key_env = arg;
-		return 1;
-	case BON_OPT_CONCURRENCY:
-		if (sr_parse_int(arg, 1, 4096, &v) < 0)
-			return sr_msg_usage("invalid --concurrency value '%s' (expected 1 to 4096)", arg), -1;
-		sc->client.concurrency = (int)v;
-		return 1;
-	case BON_OPT_CACHE:
-		sc->client.cache_path = arg;
-		return 1;
-	case BON_OPT_RETRIES:
-		if (sr_parse_int(arg, 0, 100, &v) < 0)
-			return sr_msg_usage("invalid --retries value '%s' (expected 0 to 100)", arg), -1;
-		sc->client.max_retries = (int)v;
 		return 1;
 	case BON_OPT_FAILED:
 		sc->failed_path = arg;

@@ -8,8 +8,8 @@
  * such as 12345678901234567890 pass through exactly, and splices in the
  * members that were set. Values are parsed into jansson only on request.
  *
- * Ownership: a record borrows the line it was parsed from; the line must
- * stay valid while the record is used, or call sr_record_own() to copy it.
+ * Ownership: a record borrows the line it was parsed from, so the line must
+ * stay valid while the record is used; sr_record_own() copies it instead.
  * Values returned by sr_record_get are borrowed (owned by the record, valid
  * until the member is changed or the record is reset). sr_record_set steals
  * the reference to the value passed in (like json_object_set_new).
@@ -50,8 +50,8 @@ void sr_record_init(struct sr_record *rec);
 void sr_record_reset(struct sr_record *rec);
 void sr_record_release(struct sr_record *rec);
 
-/* Validate and index a line. On failure err holds the byte column and a
- * message; rec is reset. */
+/* Validate and index a line. On failure err contains the byte column and a
+ * message, and rec is reset. */
 int sr_record_parse(struct sr_record *rec, const char *line, size_t len, struct sr_error *err);
 /* Start an empty record (serialises as {} plus whatever is set). */
 void sr_record_empty(struct sr_record *rec);
@@ -103,8 +103,8 @@ long sr_json_append(const json_t *v, char **buf, size_t *len, size_t *cap);
 /* Step through the members of an object, or the items of an array, given
  * as the raw bytes of one valid JSON value (raw[0] is '{' or '['). *pos
  * starts at 0 and is advanced by each call. For objects, *key and *keylen
- * are the key's bytes between its quotes and *key_escaped says whether
- * they hold escapes; for arrays *key is NULL. Returns 1 with *val and *vallen
+ * are the key's bytes between its quotes and *key_escaped tells whether
+ * they contain escapes; for arrays *key is NULL. Returns 1 with *val and *vallen
  * set to the value's bytes, 0 at the end, or SR_EDATA for malformed bytes. */
 int sr_json_raw_next(const char *raw, size_t len, size_t *pos, const char **key, size_t *keylen,
                      int *key_escaped, const char **val, size_t *vallen);
